@@ -1,0 +1,12 @@
+import { defineConfig } from "vitest/config";
+
+// One vitest run over every workspace package. Sources are imported through the
+// "@myelin/source" export condition, so tests never wait for a build.
+export default defineConfig({
+  resolve: { conditions: ["@myelin/source"] },
+  ssr: { resolve: { conditions: ["@myelin/source"] } },
+  test: {
+    projects: ["packages/*", "apps/*", "tests/*"],
+    reporters: ["default", "./scripts/summary-reporter.ts"],
+  },
+});

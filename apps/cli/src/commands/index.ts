@@ -1,0 +1,8 @@
+import type { Command } from "../command.js";
+import { DEMO_COMMANDS } from "./demo.js";
+import { EVENT_COMMANDS } from "./event.js";
+import { JSON_COMMANDS } from "./json.js";
+import { KEY_COMMANDS } from "./key.js";
+
+/** Every command of the CLI, in the order `myelin --help` lists them. */
+export const COMMANDS: readonly Command[] = [...KEY_COMMANDS, ...JSON_COMMANDS, ...EVENT_COMMANDS, ...DEMO_COMMANDS];

@@ -1,6 +1,9 @@
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { isIP } from "node:net";
-import forge from "node-forge";
+import { createRequire } from "node:module";
+
+// node-forge is CommonJS without a default export in its types; load it as CommonJS.
+const forge = createRequire(import.meta.url)("node-forge") as typeof import("node-forge");
 
 /** A PEM certificate with its private key. */
 export interface TestCertificate {

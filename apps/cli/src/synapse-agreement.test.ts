@@ -37,7 +37,7 @@ const special = fc.constantFrom(
 const text = fc
   .array(fc.oneof(fc.string({ unit: "binary", maxLength: 6 }), special), { maxLength: 5 })
   .map((parts) => parts.join(""))
-  .filter((s) => s.isWellFormed());
+  .filter((s) => !/\p{Cs}/u.test(s)); // no lone surrogates (they have no UTF-8 form)
 const integer = fc.oneof(
   fc.integer({ min: -1000, max: 1000 }),
   fc.maxSafeInteger(),

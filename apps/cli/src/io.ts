@@ -19,18 +19,23 @@ export class CliError extends Error {
   }
 }
 
-/** Reads FILE, or standard input when FILE is absent or `-`, as UTF-8 text. */
-export async function readInput(io: CliIo, file: string | undefined): Promise<string> {
+/** Reads FILE, or standard input when FILE is absent or `-`, as bytes. */
+export async function readInputBytes(io: CliIo, file: string | undefined): Promise<Buffer> {
   if (file !== undefined && file !== "-") {
     try {
-      return await readFile(file, "utf8");
+      return await readFile(file);
     } catch (error) {
       throw new CliError(`cannot read ${file}: ${(error as Error).message}`);
     }
   }
   const chunks: Buffer[] = [];
   for await (const chunk of io.stdin) chunks.push(typeof chunk === "string" ? Buffer.from(chunk) : chunk);
-  return Buffer.concat(chunks).toString("utf8");
+  return Buffer.concat(chunks);
+}
+
+/** Reads FILE, or standard input when FILE is absent or `-`, as UTF-8 text. */
+export async function readInput(io: CliIo, file: string | undefined): Promise<string> {
+  return (await readInputBytes(io, file)).toString("utf8");
 }
 
 /** Reads a file that a flag names (a key file, an events file). */

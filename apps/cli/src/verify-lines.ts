@@ -7,6 +7,12 @@ export interface VerifySpec {
   readonly keys: ReadonlyMap<string, VerifyKey>;
 }
 
+/** The outcome for one line of JSON Lines input: `"ok"` or why it failed. */
+export interface LineResult {
+  readonly line: number;
+  readonly result: string;
+}
+
 /**
  * Verifies one JSON document: it must carry a signature by `server` under at least one of
  * the given key IDs, and every such signature must verify (as Synapse's
@@ -41,7 +47,34 @@ export function verifyDocument(text: string, spec: VerifySpec): string {
   return "ok";
 }
 
-/** Verifies each text in `texts`; results in the same order. */
-export function verifyTexts(texts: readonly string[], spec: VerifySpec): string[] {
-  return texts.map((text) => verifyDocument(text, spec));
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Verifies the JSON Lines in `bytes[start, end)`, whose first line is line `firstLine`.
+ * Blank lines are skipped (but counted); a line that is not UTF-8 fails on its own.
+ */
+export function verifyRange(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  firstLine: number,
+  spec: VerifySpec,
+): LineResult[] {
+  const out: LineResult[] = [];
+  let line = firstLine;
+  let pos = start;
+  while (pos < end) {
+    let nl = bytes.indexOf(10, pos);
+    if (nl === -1 || nl > end) nl = end;
+    let text: string | undefined;
+    try {
+      text = decoder.decode(bytes.subarray(pos, nl)).trim();
+    } catch {
+      out.push({ line, result: "not valid UTF-8" });
+    }
+    if (text !== undefined && text !== "") out.push({ line, result: verifyDocument(text, spec) });
+    pos = nl + 1;
+    line++;
+  }
+  return out;
 }

@@ -1,12 +1,12 @@
-import { encodeCanonicalJson, signJson } from "@myelin/signing";
+import { encodeCanonicalJson, parseJson, signJson } from "@myelin/signing";
 import type { JsonObject } from "@myelin/types";
 import { parseFlags, requireFlag, singleFile } from "../args.js";
 import type { Command } from "../command.js";
-import { CliError, readInput, splitJsonLines, write, type CliIo } from "../io.js";
-import { verifyInParallel } from "../parallel-verify.js";
+import { stat } from "node:fs/promises";
+import { CliError, readInput, readInputBytes, splitJsonLines, write, type CliIo } from "../io.js";
+import { verifyJsonLines } from "../parallel-verify.js";
 import { verifyDocument } from "../verify-lines.js";
 import { loadSigningKey, parseObject, parseVerifyKeys } from "./shared.js";
-import { parseJson } from "@myelin/signing";
 
 /** The documents of the input: one, or one per line with `--jsonl`. */
 async function readDocuments(io: CliIo, file: string | undefined, jsonl: boolean) {
@@ -89,24 +89,21 @@ const verifyCommand: Command = {
     const server = requireFlag(values.server, "server");
     if (values.key === undefined || values.key.length === 0) throw new CliError("missing required option --key", 2);
     const spec = { server, keys: parseVerifyKeys(values.key) };
-    const jsonl = values.jsonl === true;
-    const docs = await readDocuments(io, singleFile(positionals), jsonl);
-    if (!jsonl) {
-      const doc = docs[0]!;
+    const file = singleFile(positionals);
+    if (values.jsonl !== true) {
+      const doc = (await readDocuments(io, file, false))[0]!;
       const result = verifyDocument(doc.text, spec);
       if (result !== "ok") throw new CliError(`${doc.where}: ${result}`);
       await write(io.stdout, "ok\n");
       return 0;
     }
-    const results = await verifyInParallel(
-      docs.map((d) => d.text),
-      spec,
-    );
+    const size = file === undefined || file === "-" ? undefined : await stat(file).then((s) => s.size, () => undefined);
+    const results = await verifyJsonLines(() => readInputBytes(io, file), spec, size);
     let failed = 0;
-    const lines = results.map((r, i) => {
-      if (r === "ok") return r;
+    const lines = results.map(({ line, result }) => {
+      if (result === "ok") return result;
       failed++;
-      return `${docs[i]!.where}: ${r}`;
+      return `line ${line}: ${result}`;
     });
     await write(io.stdout, lines.length === 0 ? "" : lines.join("\n") + "\n");
     if (failed > 0) io.stderr.write(`myelin: ${failed} of ${results.length} documents failed verification\n`);

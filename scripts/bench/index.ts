@@ -21,7 +21,7 @@ import {
   verifyJsonSignature,
 } from "@myelin/signing";
 import { getRoomVersion, type JsonObject } from "@myelin/types";
-import { SECTIONS as ROOM_SECTIONS } from "./rooms.js";
+import { stateResolutionSection } from "./rooms.js";
 import { measure, printTable, type Row } from "./measure.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -168,10 +168,11 @@ function cliSection(py: string | undefined): Row[] {
   ];
 }
 
-const sections: Record<string, (py: string | undefined) => Row[] | Promise<Row[]>> = {
+/** Each section returns rows for the ops/s table, or its own Markdown. */
+const sections: Record<string, (py: string | undefined) => Row[] | string | Promise<Row[] | string>> = {
   signing: signingSection,
   cli: cliSection,
-  ...ROOM_SECTIONS,
+  "state-resolution": stateResolutionSection,
 };
 
 const wanted = process.argv.slice(2).filter((a) => a !== "--");
@@ -182,5 +183,7 @@ process.stdout.write(
 );
 for (const [name, run] of Object.entries(sections)) {
   if (wanted.length > 0 && !wanted.includes(name)) continue;
-  printTable(name, await run(py));
+  const result = await run(py);
+  if (typeof result === "string") process.stdout.write(`\n## ${name}\n\n${result}\n`);
+  else printTable(name, result);
 }

@@ -22,6 +22,7 @@ describe("room-version table", () => {
     expect(firstWith((v) => v.redaction === "v9")).toBe("9");
     expect(firstWith((v) => v.auth.integerPowerLevels)).toBe("10");
     expect(firstWith((v) => v.redaction === "v11")).toBe("11");
+    expect(firstWith((v) => v.strictEventByteLimits)).toBe("11");
     expect(firstWith((v) => v.stateResolution === "v2.1")).toBe("12");
     expect(getRoomVersion("12").auth.privilegedCreators).toBe(true);
     expect(getRoomVersion("11").auth.privilegedCreators).toBe(false);

@@ -78,6 +78,13 @@ export interface RoomVersionRules {
   readonly strictCanonicalJson: boolean;
   /** Rooms 5+: a signing key must be valid (`valid_until_ts`) at the event's `origin_server_ts`. */
   readonly enforceKeyValidity: boolean;
+  /**
+   * Rooms 11+: the 255-byte limits on `type`, `state_key`, `sender`, `room_id` and `event_id`
+   * are enforced strictly. In earlier rooms an event over the byte limit but within 255 code
+   * points is persisted as rejected instead of dropped, because Synapse once accepted such
+   * events (Synapse's `LENIENT_EVENT_BYTE_LIMITS_ROOM_VERSIONS` are 1-10).
+   */
+  readonly strictEventByteLimits: boolean;
   /** Largest `depth` accepted: 2^63-1 for rooms 1-5, 2^53-1 for rooms 6+ (strict canonical JSON). */
   readonly maxDepth: bigint;
   readonly auth: AuthRuleFlags;
@@ -92,6 +99,7 @@ const BASE: RoomVersionRules = {
   stateResolution: "v1",
   strictCanonicalJson: false,
   enforceKeyValidity: false,
+  strictEventByteLimits: false,
   maxDepth: 2n ** 63n - 1n,
   auth: {
     specialCaseAliases: true,
@@ -137,7 +145,7 @@ const V7 = derive(V6, "7", {}, { knocking: true });
 const V8 = derive(V7, "8", { redaction: "v8" }, { restrictedJoins: true });
 const V9 = derive(V8, "9", { redaction: "v9" });
 const V10 = derive(V9, "10", {}, { knockRestricted: true, integerPowerLevels: true });
-const V11 = derive(V10, "11", { redaction: "v11" }, { implicitRoomCreator: true, redactsInContent: true });
+const V11 = derive(V10, "11", { redaction: "v11", strictEventByteLimits: true }, { implicitRoomCreator: true, redactsInContent: true });
 const V12 = derive(
   V11,
   "12",

@@ -26,24 +26,25 @@ export async function loadSigningKey(file: string): Promise<SigningKey> {
 }
 
 /**
- * Parses `--key ed25519:ID=PUBLICKEY` values into a map from key ID to public key.
+ * Parses `--key ed25519:ID=PUBLICKEY` values (or those of another flag, named in errors)
+ * into a map from key ID to public key.
  */
-export function parseVerifyKeys(values: readonly string[]): Map<string, VerifyKey> {
+export function parseVerifyKeys(values: readonly string[], flag = "key"): Map<string, VerifyKey> {
   const keys = new Map<string, VerifyKey>();
   for (const value of values) {
     const eq = value.indexOf("=");
     const keyId = value.slice(0, eq);
     if (eq <= 0 || !/^ed25519:[A-Za-z0-9_]+$/.test(keyId)) {
-      throw new CliError(`--key must look like ed25519:ID=PUBLICKEY, got ${JSON.stringify(value)}`, 2);
+      throw new CliError(`--${flag} must look like ed25519:ID=PUBLICKEY, got ${JSON.stringify(value)}`, 2);
     }
     let publicKey: Uint8Array;
     try {
       publicKey = decodeBase64(value.slice(eq + 1));
     } catch (error) {
-      throw new CliError(`--key ${keyId}: public key is not base64: ${(error as Error).message}`, 2);
+      throw new CliError(`--${flag} ${keyId}: public key is not base64: ${(error as Error).message}`, 2);
     }
     if (publicKey.length !== 32) {
-      throw new CliError(`--key ${keyId}: an Ed25519 public key has 32 bytes, got ${publicKey.length}`, 2);
+      throw new CliError(`--${flag} ${keyId}: an Ed25519 public key has 32 bytes, got ${publicKey.length}`, 2);
     }
     keys.set(keyId, { publicKey });
   }

@@ -137,7 +137,7 @@ describe("over plain HTTP", () => {
     const lines = output.lines.filter((line) => / INFO (GET|POST) /.test(line));
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z INFO GET \/_matrix\/federation\/v1\/version 200 \d+ms origin=-$/);
-    expect(lines[1]).toMatch(/ INFO GET \/_matrix\/federation\/v1\/query\/directory 404 \d+ms origin=other\.test$/);
+    expect(lines[1]).toMatch(/ INFO GET \/_matrix\/federation\/v1\/query\/directory 401 \d+ms origin=other\.test$/);
   });
 
   it("stops listening when stopped", async () => {

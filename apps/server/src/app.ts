@@ -1,12 +1,14 @@
 /**
- * The homeserver: an HTTP(S) server carrying the federation router with the version, key
- * server and notary endpoints, over the data directory and the outbound federation.
+ * The homeserver: an HTTP(S) server carrying the Client-Server API subset and the federation
+ * router with the version, key server and notary endpoints, over the data directory (signing
+ * key, SQLite database), the room engine and the outbound federation.
  *
  * @module
  */
 
 import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import * as http from "node:http";
 import * as https from "node:https";
 import type { AddressInfo } from "node:net";
@@ -22,12 +24,21 @@ import type { SigningKey } from "@myelin/signing";
 import { parseXMatrixHeader } from "@myelin/signing";
 import express from "express";
 import type { NextFunction, Request, Response } from "express";
+import { createClientApi } from "./client-api/index.js";
 import type { HomeserverConfig } from "./config.js";
 import { openDataDir } from "./data-dir.js";
+import { RoomEngine } from "./engine/index.js";
 import type { OutboundFederation } from "./federation.js";
 import { createOutboundFederation } from "./federation.js";
+import type { BackoffSchedule, FederationLayer } from "./federation/index.js";
+import { createFederationLayer } from "./federation/index.js";
 import type { Logger } from "./log.js";
 import { silentLogger } from "./log.js";
+import type { Storage } from "./storage/storage.js";
+import { openSqliteStorage } from "./storage/storage.js";
+
+/** File name of the SQLite database inside the data directory. */
+export const DATABASE_FILE = "homeserver.db";
 
 /** The implementation version, from this package's `package.json` (one level above `src/` and `dist/`). */
 export const HOMESERVER_VERSION: string = (
@@ -73,6 +84,10 @@ export interface Homeserver {
   readonly address: HomeserverAddress | undefined;
   /** The server name in use; `undefined` until started (it may depend on the port). */
   readonly serverName: string | undefined;
+  /** The room engine; `undefined` until started. */
+  readonly engine: RoomEngine | undefined;
+  /** The database (for tools and tests: register users, inspect queues); `undefined` until started. */
+  readonly storage: Storage | undefined;
 }
 
 /** Options of {@link createHomeserver} that are not configuration. */
@@ -85,10 +100,21 @@ export interface HomeserverOptions {
   readonly now?: () => number;
   /** How long {@link Homeserver.stop} lets open requests finish (ms). Default 5 s. */
   readonly stopGraceMs?: number;
+  /** Retry schedule of unreachable destinations. Default: Synapse's (first retry after 10 min). */
+  readonly federationBackoff?: Partial<BackoffSchedule>;
+  /** How often the federation workers look for due work (ms). Default 5 s. */
+  readonly federationPollIntervalMs?: number;
 }
 
 /** Why {@link Homeserver.start} failed (data directory failures are `DataDirError`s). */
-export type HomeserverStartFailure = "unreadable-file" | "listen-failed" | "invalid-tls" | "already-started" | "stopped-while-starting";
+export type HomeserverStartFailure =
+  | "unreadable-file"
+  | "listen-failed"
+  | "invalid-tls"
+  | "already-started"
+  | "stopped-while-starting"
+  /** The database cannot be opened (locked, corrupt, or written by a newer version). */
+  | "database-failed";
 
 /** Thrown by {@link Homeserver.start}; the message is meant for the operator. */
 export class HomeserverStartError extends Error {
@@ -108,6 +134,9 @@ export function createHomeserver(config: HomeserverConfig, options: HomeserverOp
   interface Running {
     readonly server: http.Server;
     federation: OutboundFederation | undefined;
+    storage: Storage | undefined;
+    engine: RoomEngine | undefined;
+    federationLayer: FederationLayer | undefined;
     info: HomeserverInfo | undefined;
   }
   let running: Running | undefined;
@@ -135,7 +164,7 @@ export function createHomeserver(config: HomeserverConfig, options: HomeserverOp
         res.writeHead(503, { "Content-Type": "application/json", "Retry-After": "1" });
         res.end(JSON.stringify({ errcode: "M_UNKNOWN", error: "The server is starting" }));
       });
-      const state: Running = { server, federation: undefined, info: undefined };
+      const state: Running = { server, federation: undefined, storage: undefined, engine: undefined, federationLayer: undefined, info: undefined };
       running = state;
       const address = await listen(server, config.listen.host, config.listen.port, tls !== undefined);
       try {
@@ -153,7 +182,32 @@ export function createHomeserver(config: HomeserverConfig, options: HomeserverOp
           ...(options.now === undefined ? {} : { now: options.now }),
         });
         state.federation = federation;
-        app = buildApp({ config, serverName, signingKeys: data.signingKeys, federation, logger, now: options.now });
+        const storage = await openDatabase(join(data.path, DATABASE_FILE));
+        state.storage = storage;
+        const engine = new RoomEngine({
+          storage,
+          serverName,
+          signingKey: data.signingKeys[0],
+          logger,
+          ...(config.defaultRoomVersion === undefined ? {} : { defaultRoomVersion: config.defaultRoomVersion }),
+          ...(options.now === undefined ? {} : { now: options.now }),
+        });
+        state.engine = engine;
+        const federationLayer = createFederationLayer({
+          storage,
+          engine,
+          serverName,
+          signingKey: data.signingKeys[0],
+          client: federation.client,
+          keyRing: federation.keyRing,
+          logger,
+          ...(options.now === undefined ? {} : { now: options.now }),
+          ...(options.federationBackoff === undefined ? {} : { backoff: options.federationBackoff }),
+          ...(options.federationPollIntervalMs === undefined ? {} : { pollIntervalMs: options.federationPollIntervalMs }),
+        });
+        state.federationLayer = federationLayer;
+        app = buildApp({ config, serverName, signingKeys: data.signingKeys, federation, storage, engine, federationLayer, logger, now: options.now });
+        federationLayer.start();
         const info: HomeserverInfo = {
           serverName,
           address,
@@ -163,7 +217,9 @@ export function createHomeserver(config: HomeserverConfig, options: HomeserverOp
         };
         state.info = info;
         if (running !== state) {
+          await federationLayer.stop();
           federation.close();
+          await storage.close();
           throw new HomeserverStartError("stopped-while-starting", "the homeserver was stopped while starting");
         }
         return info;
@@ -183,8 +239,13 @@ export function createHomeserver(config: HomeserverConfig, options: HomeserverOp
     const current = running;
     if (current === undefined) return;
     running = undefined;
+    // The workers first: they stop taking work and finish or abandon (durably) what they hold.
+    await current.federationLayer?.stop();
     current.federation?.close();
-    if (!current.server.listening) return;
+    if (!current.server.listening) {
+      await current.storage?.close();
+      return;
+    }
     const closed = new Promise<void>((resolve) => current.server.close(() => resolve()));
     // Idle keep-alive connections go at once (Node 19+ does so in close(), older do not);
     // requests in flight get the grace period.
@@ -193,6 +254,8 @@ export function createHomeserver(config: HomeserverConfig, options: HomeserverOp
     timer.unref();
     await closed;
     clearTimeout(timer);
+    // After the last request has finished: nothing uses the database any more.
+    await current.storage?.close();
   };
 
   return {
@@ -204,7 +267,21 @@ export function createHomeserver(config: HomeserverConfig, options: HomeserverOp
     get serverName() {
       return running?.info?.serverName;
     },
+    get engine() {
+      return running?.info === undefined ? undefined : running.engine;
+    },
+    get storage() {
+      return running?.info === undefined ? undefined : running.storage;
+    },
   };
+}
+
+async function openDatabase(path: string): Promise<Storage> {
+  try {
+    return await openSqliteStorage(path);
+  } catch (error) {
+    throw new HomeserverStartError("database-failed", `cannot open the database ${path}: ${(error as Error).message}`, { cause: error });
+  }
 }
 
 async function readConfigured(file: string, what: string): Promise<Buffer> {
@@ -248,6 +325,9 @@ interface AppContext {
   readonly serverName: string;
   readonly signingKeys: readonly [SigningKey, ...SigningKey[]];
   readonly federation: OutboundFederation;
+  readonly storage: Storage;
+  readonly engine: RoomEngine;
+  readonly federationLayer: FederationLayer;
   readonly logger: Logger;
   readonly now: (() => number) | undefined;
 }
@@ -271,7 +351,9 @@ function buildApp(context: AppContext): express.Express {
       get_server_version: { v1: createVersionHandler({ name: "Myelin", version: HOMESERVER_VERSION }) },
       get_server_keys: { v2: ownKeys.handler },
       ...notary,
+      ...context.federationLayer.handlers,
     },
+    checkServerAcl: context.federationLayer.checkServerAcl,
     logger: {
       error: (message, fields) => logger.error(message, fields),
       warn: (message, fields) => logger.warn(message, fields),
@@ -291,6 +373,18 @@ function buildApp(context: AppContext): express.Express {
       res.status(200).type("application/json").setHeader("Cache-Control", "max-age=86400").send(body);
     });
   }
+  // The Client-Server API answers /_matrix/client/... and passes everything else on.
+  app.use(
+    createClientApi({
+      engine: context.engine,
+      storage: context.storage,
+      serverName,
+      remoteMembership: context.federationLayer.remoteMembership,
+      remoteQueries: context.federationLayer.remoteQueries,
+      logger,
+      ...clock,
+    }),
+  );
   // The router answers everything else, 404 M_UNRECOGNIZED included: it must come last.
   app.use(router);
   return app;

@@ -199,3 +199,16 @@ describe("listen addresses", () => {
     }
   });
 });
+
+describe("--default-room-version", () => {
+  it("is absent by default (rooms 12), taken from the flag or the config file, and refused when unsupported", async () => {
+    expect(config([]).defaultRoomVersion).toBeUndefined();
+    expect(config(["--default-room-version", "10"]).defaultRoomVersion).toBe("10");
+    const dir = await temporaryDirectory();
+    await writeFile(join(dir, "config.json"), JSON.stringify({ "default-room-version": "11" }));
+    expect(config(["--config", join(dir, "config.json")]).defaultRoomVersion).toBe("11");
+    const refused = refusal(["--default-room-version", "99"]);
+    expect(refused.reason).toBe("invalid-value");
+    expect(refused.message).toMatch(/--default-room-version/);
+  });
+});

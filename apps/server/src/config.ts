@@ -11,7 +11,7 @@ import { isIP } from "node:net";
 import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { CidrParseError, parseCidr } from "@myelin/client";
-import { isValidServerName } from "@myelin/types";
+import { DEFAULT_ROOM_VERSION, ROOM_VERSIONS, findRoomVersion, isValidServerName } from "@myelin/types";
 import type { LogLevel } from "./log.js";
 import { LOG_LEVELS, isLogLevel } from "./log.js";
 
@@ -42,6 +42,8 @@ export interface HomeserverConfig {
   /** When set, `GET /.well-known/matrix/server` delegates to this server name. */
   readonly wellKnownServer?: string;
   readonly logLevel: LogLevel;
+  /** The version of rooms created without one; absent means {@link DEFAULT_ROOM_VERSION} ("12"). */
+  readonly defaultRoomVersion?: string;
 }
 
 /** The built-in defaults: what `myelin-server` with no flags runs with. */
@@ -90,6 +92,7 @@ const OPTIONS = {
   "federation-allow-ip": { type: "string", multiple: true },
   "well-known-server": { type: "string" },
   "log-level": { type: "string" },
+  "default-room-version": { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean" },
 } as const;
@@ -109,10 +112,13 @@ interface Setting {
 
 /** The text printed by `--help`. */
 export const USAGE = `Usage: myelin-server [options]
+       myelin-server user add NAME [--data DIR] [--server-name NAME] [--admin]
 
-Starts the Myelin reference Matrix homeserver: the federation version, key server and
-notary endpoints. With no options it listens on http://127.0.0.1:8008 as localhost:8008,
-keeping its signing key in ./myelin-data.
+Starts the Myelin reference Matrix homeserver: a Client-Server API subset for local users,
+and the federation version, key server and notary endpoints. With no options it listens on
+http://127.0.0.1:8008 as localhost:8008, keeping its signing key and database in
+./myelin-data. \`user add NAME\` creates the local user @NAME:<server name> and prints
+{"user_id", "access_token", "device_id"} as JSON.
 
 Options (each overrides the config file's key of the same name):
   --config FILE               JSON config file: { "server-name": "...", "listen": "...", ... }
@@ -125,6 +131,7 @@ Options (each overrides the config file's key of the same name):
   --federation-allow-ip CIDR  allow outbound federation to this private range; repeatable
   --well-known-server NAME    serve /.well-known/matrix/server delegating to NAME
   --log-level LEVEL           ${LOG_LEVELS.join(", ")} (default info)
+  --default-room-version V    version of new rooms that do not ask for one (default ${DEFAULT_ROOM_VERSION})
   -h, --help                  print this help
   --version                   print the version
 `;
@@ -257,6 +264,11 @@ function buildConfig(settings: ReadonlyMap<SettingName, Setting>, cwd: string): 
     throw invalid(level, `"${level.value}" is not one of ${LOG_LEVELS.join(", ")}`);
   }
 
+  const roomVersion = single("default-room-version");
+  if (roomVersion !== undefined && findRoomVersion(roomVersion.value) === undefined) {
+    throw invalid(roomVersion, `"${roomVersion.value}" is not a supported room version (${Object.keys(ROOM_VERSIONS).join(", ")})`);
+  }
+
   return {
     ...(serverName === undefined ? {} : { serverName: serverName.value }),
     listen,
@@ -266,6 +278,7 @@ function buildConfig(settings: ReadonlyMap<SettingName, Setting>, cwd: string): 
     federationAllowIp: [...allow.values],
     ...(wellKnown === undefined ? {} : { wellKnownServer: wellKnown.value }),
     logLevel: level === undefined ? DEFAULTS.logLevel : (level.value as LogLevel),
+    ...(roomVersion === undefined ? {} : { defaultRoomVersion: roomVersion.value }),
   };
 }
 

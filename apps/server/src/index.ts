@@ -7,7 +7,7 @@
  * @packageDocumentation
  */
 
-export { HOMESERVER_VERSION, HomeserverStartError, createHomeserver } from "./app.js";
+export { DATABASE_FILE, HOMESERVER_VERSION, HomeserverStartError, createHomeserver } from "./app.js";
 export type {
   Homeserver,
   HomeserverAddress,
@@ -15,6 +15,18 @@ export type {
   HomeserverOptions,
   HomeserverStartFailure,
 } from "./app.js";
+export { CLIENT_VERSIONS, createClientApi, federationUnavailable, registerLocalUser } from "./client-api/index.js";
+export type { ClientApiOptions, RegisteredUser, RemoteMembership, RemoteQueries } from "./client-api/index.js";
+export { RoomEngine } from "./engine/index.js";
+export type {
+  CreateRoomOptions,
+  CreatedRoom,
+  EngineEvent,
+  IncomingOutcome,
+  LocalEventInput,
+  PersistedEvent,
+  RoomEngineOptions,
+} from "./engine/index.js";
 export {
   ConfigError,
   DEFAULTS,

@@ -7,6 +7,7 @@
 
 import type { Homeserver, HomeserverInfo } from "./app.js";
 import { HOMESERVER_VERSION, HomeserverStartError, createHomeserver } from "./app.js";
+import { runUserCommand } from "./client-api/user-command.js";
 import { ConfigError, USAGE, parseCommandLine } from "./config.js";
 import { DataDirError } from "./data-dir.js";
 import type { LineSink } from "./log.js";
@@ -33,12 +34,15 @@ export const EXIT_USAGE = 2;
 export const EXIT_START_FAILED = 1;
 
 /**
- * Runs `myelin-server` with `argv`: `--help` and `--version` print and exit 0; a flag or
+ * Runs `myelin-server` with `argv`: `user ...` runs the user subcommand (see
+ * `runUserCommand`) and exits; `--help` and `--version` print and exit 0; a flag or
  * config error prints it and exits 2; a start failure (refused data directory, unreadable
  * file, port taken) exits 1; otherwise the server runs and its address is printed as
  * `myelin-server: <server name> listening on <url> (data: <dir>)`.
  */
 export async function launch(argv: readonly string[], io: CommandIo): Promise<LaunchOutcome> {
+  // `myelin-server user add NAME ...`: manage local users, then exit.
+  if (argv[0] === "user") return { kind: "exit", code: await runUserCommand(argv.slice(1), io) };
   let command;
   try {
     command = parseCommandLine(argv, { cwd: io.cwd });

@@ -1,0 +1,190 @@
+/**
+ * The first three checks on receipt of a PDU, shared by every ingress path (`/send`,
+ * `/get_missing_events`, `/backfill`, `/state`, `/event`, `/event_auth`, the send_join
+ * response, invites): server-server API § "Checks performed on receipt of a PDU", steps
+ * 1-3, plus the room the PDU must belong to.
+ *
+ * 1. format for the room version (`checkPduFormat`), else drop; a field over the byte limit
+ *    but within 255 code points in rooms 1-10 is kept to be persisted as rejected (T22);
+ * 2. signatures of the servers that must sign (`verifyEvents` through the key ring; key
+ *    validity from room 5), else drop;
+ * 3. content hash, else continue with the redacted copy.
+ *
+ * The auth checks (steps 4-6) need room state and belong to the engine.
+ *
+ * Unsigned data is not covered by signatures: everything but `age` (and, for membership
+ * events, `invite_room_state` / `knock_room_state`) is removed before anything else, as
+ * Synapse does (`_strip_unsigned_values`, hostile-federation T33).
+ *
+ * @module
+ */
+
+import type { FormatViolation } from "@myelin/rooms";
+import { checkPduFormat } from "@myelin/rooms";
+import type { KeyLookup } from "@myelin/signing";
+import { computeEventId, computeRoomIdV12, verifyEvents } from "@myelin/signing";
+import type { JsonObject, JsonValue, RoomVersionRules } from "@myelin/types";
+
+/** A PDU that passed steps 1-3 (or is to be stored as rejected, see `formatViolation`). */
+export interface CheckedPdu {
+  readonly kind: "checked";
+  readonly eventId: string;
+  /** The PDU to store: unsigned data stripped, redacted when its content hash did not match. */
+  readonly pdu: JsonObject;
+  /** Whether the content hash failed and `pdu` is the redacted copy. */
+  readonly redacted: boolean;
+  /**
+   * Set when the format check failed in a way older servers accepted (rooms 1-10 byte
+   * limits): store the event as rejected with this reason rather than dropping it.
+   */
+  readonly rejectReason?: string;
+}
+
+/** A PDU dropped at steps 1-2 (or for naming another room). */
+export interface DroppedPdu {
+  readonly kind: "dropped";
+  /** Its event ID when one could be computed. */
+  readonly eventId: string | undefined;
+  /** Why, for logs and `/send` error entries. */
+  readonly reason: string;
+  /**
+   * The signature check could not be completed for want of a key (the origin's key server
+   * unreachable): unlike a bad signature, it may succeed later (hostile-federation D14).
+   */
+  readonly keyUnavailable?: boolean;
+}
+
+/** The outcome of {@link checkPdus} for one PDU. */
+export type PduCheck = CheckedPdu | DroppedPdu;
+
+/** Options of {@link checkPdus}. */
+export interface CheckPdusOptions {
+  readonly rules: RoomVersionRules;
+  /** The key ring's `lookupKey`. */
+  readonly lookupKey: KeyLookup;
+  /** The room every PDU must belong to (cross-room events are dropped, T42). */
+  readonly roomId: string;
+  /**
+   * Default `true`. `false` skips checks 2-3, for PDUs that passed them already and were
+   * kept on disk since (staged PDUs): a key server that has gone away since must not make
+   * an acknowledged PDU fail (hostile-federation D14).
+   */
+  readonly verifySignatures?: boolean;
+}
+
+function isObject(value: JsonValue | undefined): value is JsonObject {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** The PDU with disallowed `unsigned` members removed (a copy; the input is not changed). */
+export function stripUnsigned(pdu: JsonObject): JsonObject {
+  const unsigned = pdu["unsigned"];
+  if (unsigned === undefined) return pdu;
+  const out: JsonObject = { ...pdu };
+  if (!isObject(unsigned)) {
+    delete out["unsigned"];
+    return out;
+  }
+  const kept: JsonObject = {};
+  const keep = pdu["type"] === "m.room.member" ? ["age", "invite_room_state", "knock_room_state"] : ["age"];
+  for (const key of keep) if (Object.hasOwn(unsigned, key)) kept[key] = unsigned[key] as JsonValue;
+  if (Object.keys(kept).length === 0) delete out["unsigned"];
+  else out["unsigned"] = kept;
+  return out;
+}
+
+/** The room a PDU belongs to: `room_id`, or for a room-12 create event the ID derived from it. */
+export function roomIdOf(pdu: JsonObject, rules: RoomVersionRules): string | undefined {
+  if (rules.eventFormat === "v12" && pdu["type"] === "m.room.create" && !Object.hasOwn(pdu, "room_id")) {
+    try {
+      return computeRoomIdV12(pdu, rules);
+    } catch {
+      return undefined;
+    }
+  }
+  const roomId = pdu["room_id"];
+  return typeof roomId === "string" ? roomId : undefined;
+}
+
+/** The event ID of a PDU under the room version, or `undefined` when it cannot be computed. */
+export function eventIdOf(pdu: JsonObject, rules: RoomVersionRules): string | undefined {
+  try {
+    return computeEventId(pdu, rules);
+  } catch {
+    return undefined;
+  }
+}
+
+function describeViolation(violation: FormatViolation): string {
+  return `bad format: ${violation.message}`;
+}
+
+/**
+ * Runs checks 1-3 on PDUs of one room, looking every signing key up once. Results are in
+ * input order. Never throws for a bad PDU; only if the key lookup itself throws.
+ */
+export async function checkPdus(pdus: readonly JsonValue[], options: CheckPdusOptions): Promise<PduCheck[]> {
+  const { rules, roomId } = options;
+  const results: (PduCheck | undefined)[] = [];
+  const toVerify: { index: number; eventId: string; pdu: JsonObject; rejectReason?: string }[] = [];
+  const createEventId = rules.eventFormat === "v12" && roomId.startsWith("!") ? `$${roomId.slice(1)}` : undefined;
+  pdus.forEach((raw, index) => {
+    if (!isObject(raw)) {
+      results[index] = { kind: "dropped", eventId: undefined, reason: "bad format: a PDU must be a JSON object" };
+      return;
+    }
+    const pdu = stripUnsigned(raw);
+    const eventId = eventIdOf(pdu, rules);
+    if (eventId === undefined) {
+      results[index] = { kind: "dropped", eventId: undefined, reason: "bad format: no event ID can be computed (not canonical JSON)" };
+      return;
+    }
+    const format = checkPduFormat(pdu, rules, { eventId, ...(createEventId === undefined ? {} : { createEventId }) });
+    let rejectReason: string | undefined;
+    if (!format.ok) {
+      if (!format.violation.persistAsRejected) {
+        results[index] = { kind: "dropped", eventId, reason: describeViolation(format.violation) };
+        return;
+      }
+      rejectReason = describeViolation(format.violation);
+    }
+    if (roomIdOf(pdu, rules) !== roomId) {
+      results[index] = { kind: "dropped", eventId, reason: `the event is not in room ${roomId}` };
+      return;
+    }
+    toVerify.push({ index, eventId, pdu, ...(rejectReason === undefined ? {} : { rejectReason }) });
+  });
+
+  const verdicts =
+    options.verifySignatures === false
+      ? toVerify.map(() => ({ outcome: "valid" }) as const)
+      : await verifyEvents(
+          toVerify.map((entry) => entry.pdu),
+          { rules, lookupKey: options.lookupKey },
+        );
+  toVerify.forEach((entry, i) => {
+    const verdict = verdicts[i];
+    const base = entry.rejectReason === undefined ? {} : { rejectReason: entry.rejectReason };
+    if (verdict === undefined || verdict.outcome === "reject") {
+      const reason = verdict?.reason;
+      const detail =
+        reason === undefined
+          ? "not verified"
+          : "server" in reason
+            ? `${reason.code} for ${reason.server}${reason.keyId === undefined ? "" : ` (${reason.keyId})`}`
+            : `${reason.code}: ${reason.detail}`;
+      const keyUnavailable = reason !== undefined && "server" in reason && reason.code === "unknown-key";
+      results[entry.index] = {
+        kind: "dropped",
+        eventId: entry.eventId,
+        reason: `signature check failed: ${detail}`,
+        ...(keyUnavailable ? { keyUnavailable } : {}),
+      };
+    } else if (verdict.outcome === "redact") {
+      results[entry.index] = { kind: "checked", eventId: entry.eventId, pdu: verdict.redacted, redacted: true, ...base };
+    } else {
+      results[entry.index] = { kind: "checked", eventId: entry.eventId, pdu: entry.pdu, redacted: false, ...base };
+    }
+  });
+  return results as PduCheck[];
+}

@@ -21,6 +21,7 @@ import {
   verifyJsonSignature,
 } from "@myelin/signing";
 import { getRoomVersion, type JsonObject } from "@myelin/types";
+import { homeserverJoinSection, homeserverSendSection } from "./homeserver.js";
 import { stateResolutionSection } from "./rooms.js";
 import { measure, printTable, type Row } from "./measure.js";
 
@@ -173,6 +174,8 @@ const sections: Record<string, (py: string | undefined) => Row[] | string | Prom
   signing: signingSection,
   cli: cliSection,
   "state-resolution": stateResolutionSection,
+  "homeserver-send": homeserverSendSection,
+  "homeserver-join": homeserverJoinSection,
 };
 
 const wanted = process.argv.slice(2).filter((a) => a !== "--");

@@ -6,7 +6,9 @@ export default defineConfig({
   resolve: { conditions: ["@myelin/source"] },
   ssr: { resolve: { conditions: ["@myelin/source"] } },
   test: {
-    projects: ["packages/*", "apps/*", "tests/*"],
+    // tests/federation (three server processes) runs with `pnpm test:federation`;
+    // tests/interop (a real Synapse) with `pnpm test:interop`.
+    projects: ["packages/*", "apps/*", "tests/*", "!tests/federation", "!tests/interop"],
     reporters: ["default", "./scripts/summary-reporter.ts"],
   },
 });

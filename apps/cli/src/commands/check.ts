@@ -273,7 +273,12 @@ function foldKeys(analysis: KeyAnalysis, name: string): Finding {
 async function checkNotary(net: Network, name: string, direct: KeyAnalysis | undefined): Promise<Finding> {
   let answer;
   try {
-    answer = await net.client.call("get_remote_server_keys_batch", "v2", name, { body: { server_keys: { [name]: {} } } });
+    // Ask for the key IDs the server published directly, each with a minimum validity, as
+    // servers do: Synapse answers criteria-less queries from its cache only (and never caches
+    // its own keys), and refuses criteria without `minimum_valid_until_ts`.
+    const now = Date.now();
+    const criteria = Object.fromEntries([...(direct?.verifyKeys.keys() ?? [])].map((keyId) => [keyId, { minimum_valid_until_ts: now }]));
+    answer = await net.client.call("get_remote_server_keys_batch", "v2", name, { body: { server_keys: { [name]: criteria } } });
   } catch (error) {
     if (error instanceof FederationRequestError && error.errcode === "M_UNRECOGNIZED") {
       return finding(

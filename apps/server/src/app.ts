@@ -26,6 +26,7 @@ import express from "express";
 import type { NextFunction, Request, Response } from "express";
 import { createClientApi } from "./client-api/index.js";
 import type { HomeserverConfig } from "./config.js";
+import { DEFAULTS } from "./config.js";
 import { openDataDir } from "./data-dir.js";
 import { RoomEngine } from "./engine/index.js";
 import type { OutboundFederation } from "./federation.js";
@@ -100,9 +101,13 @@ export interface HomeserverOptions {
   readonly now?: () => number;
   /** How long {@link Homeserver.stop} lets open requests finish (ms). Default 5 s. */
   readonly stopGraceMs?: number;
-  /** Retry schedule of unreachable destinations. Default: Synapse's (first retry after 10 min). */
+  /**
+   * Retry schedule of unreachable destinations, over the configuration's
+   * `federationRetryMinMs` / `federationRetryMaxMs` (default: Synapse's, first retry after
+   * 10 min). Tests use it to fix the jitter.
+   */
   readonly federationBackoff?: Partial<BackoffSchedule>;
-  /** How often the federation workers look for due work (ms). Default 5 s. */
+  /** How often the federation workers look for due work (ms), over the configuration's `federationPollMs` (default 5 s). */
   readonly federationPollIntervalMs?: number;
 }
 
@@ -202,8 +207,8 @@ export function createHomeserver(config: HomeserverConfig, options: HomeserverOp
           keyRing: federation.keyRing,
           logger,
           ...(options.now === undefined ? {} : { now: options.now }),
-          ...(options.federationBackoff === undefined ? {} : { backoff: options.federationBackoff }),
-          ...(options.federationPollIntervalMs === undefined ? {} : { pollIntervalMs: options.federationPollIntervalMs }),
+          backoff: federationBackoff(config, options.federationBackoff),
+          pollIntervalMs: options.federationPollIntervalMs ?? config.federationPollMs ?? DEFAULTS.federationPollMs,
         });
         state.federationLayer = federationLayer;
         app = buildApp({ config, serverName, signingKeys: data.signingKeys, federation, storage, engine, federationLayer, logger, now: options.now });
@@ -273,6 +278,15 @@ export function createHomeserver(config: HomeserverConfig, options: HomeserverOp
     get storage() {
       return running?.info === undefined ? undefined : running.storage;
     },
+  };
+}
+
+/** The retry schedule: the configured delays, then what the embedding code overrides. */
+function federationBackoff(config: HomeserverConfig, override: Partial<BackoffSchedule> | undefined): Partial<BackoffSchedule> {
+  return {
+    initialMs: config.federationRetryMinMs ?? DEFAULTS.federationRetryMinMs,
+    maxMs: config.federationRetryMaxMs ?? DEFAULTS.federationRetryMaxMs,
+    ...override,
   };
 }
 
@@ -381,6 +395,7 @@ function buildApp(context: AppContext): express.Express {
       serverName,
       remoteMembership: context.federationLayer.remoteMembership,
       remoteQueries: context.federationLayer.remoteQueries,
+      remoteHistory: context.federationLayer.remoteHistory,
       logger,
       ...clock,
     }),

@@ -2,7 +2,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { CommandLine, HomeserverConfig } from "./config.js";
-import { ConfigError, DEFAULTS, formatListenAddress, parseCommandLine, parseListenAddress } from "./config.js";
+import { ConfigError, DEFAULTS, USAGE, formatListenAddress, parseCommandLine, parseListenAddress } from "./config.js";
 import { removeTemporaryDirectories, temporaryDirectory } from "./test-helpers.js";
 
 afterAll(removeTemporaryDirectories);
@@ -210,5 +210,56 @@ describe("--default-room-version", () => {
     const refused = refusal(["--default-room-version", "99"]);
     expect(refused.reason).toBe("invalid-value");
     expect(refused.message).toMatch(/--default-room-version/);
+  });
+});
+
+describe("the federation retry and poll settings", () => {
+  it("are absent by default, so the server runs Synapse's schedule (10 minutes, up to 7 days) and polls every 5 s", () => {
+    const c = config([]);
+    expect(c.federationRetryMinMs).toBeUndefined();
+    expect(c.federationRetryMaxMs).toBeUndefined();
+    expect(c.federationPollMs).toBeUndefined();
+    expect(DEFAULTS.federationRetryMinMs).toBe(600_000);
+    expect(DEFAULTS.federationRetryMaxMs).toBe(7 * 86_400_000);
+    expect(DEFAULTS.federationPollMs).toBe(5_000);
+  });
+
+  it("are taken from the flags as whole milliseconds", () => {
+    const c = config(["--federation-retry-min-ms", "500", "--federation-retry-max-ms=2000", "--federation-poll-ms", "100"]);
+    expect(c).toMatchObject({ federationRetryMinMs: 500, federationRetryMaxMs: 2_000, federationPollMs: 100 });
+  });
+
+  it("are read from the config file as JSON numbers or strings, and overridden by flags", async () => {
+    const dir = await temporaryDirectory();
+    const file = join(dir, "c.json");
+    await writeFile(file, JSON.stringify({ "federation-retry-min-ms": 250, "federation-retry-max-ms": "4000", "federation-poll-ms": 50 }));
+    expect(config(["--config", file])).toMatchObject({ federationRetryMinMs: 250, federationRetryMaxMs: 4_000, federationPollMs: 50 });
+    expect(config(["--config", file, "--federation-poll-ms", "75"]).federationPollMs).toBe(75);
+  });
+
+  it.each([
+    [["--federation-retry-min-ms", "0"], /^--federation-retry-min-ms: "0" is not a whole number of milliseconds/],
+    [["--federation-retry-min-ms", "1.5"], /^--federation-retry-min-ms:/],
+    [["--federation-retry-max-ms=-5"], /^--federation-retry-max-ms:/],
+    [["--federation-poll-ms", "soon"], /^--federation-poll-ms:/],
+    [["--federation-poll-ms", "99999999999999"], /^--federation-poll-ms:/],
+    [["--federation-retry-min-ms", "5000", "--federation-retry-max-ms", "1000"], /^--federation-retry-max-ms: the first retry delay \(5000 ms\) is longer than the longest \(1000 ms\)/],
+    [["--federation-retry-max-ms", "1000"], /^--federation-retry-max-ms: the first retry delay \(600000 ms\)/],
+  ] as const)("refuses %j with a message naming the flag", (argv, message) => {
+    const error = refusal([...argv]);
+    expect(error.reason).toBe("invalid-value");
+    expect(error.message).toMatch(message);
+  });
+
+  it("refuses a config file value that is neither a number nor a string", async () => {
+    const dir = await temporaryDirectory();
+    await writeFile(join(dir, "c.json"), JSON.stringify({ "federation-poll-ms": [100] }));
+    const error = refusal(["--config", "c.json"], dir);
+    expect(error.reason).toBe("invalid-config-file");
+    expect(error.message).toMatch(/"federation-poll-ms" in .* must be a number or a string$/);
+  });
+
+  it("are listed in --help", () => {
+    for (const flag of ["--federation-retry-min-ms", "--federation-retry-max-ms", "--federation-poll-ms"]) expect(USAGE).toContain(flag);
   });
 });

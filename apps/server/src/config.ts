@@ -44,6 +44,18 @@ export interface HomeserverConfig {
   readonly logLevel: LogLevel;
   /** The version of rooms created without one; absent means {@link DEFAULT_ROOM_VERSION} ("12"). */
   readonly defaultRoomVersion?: string;
+  /**
+   * Delay before the first retry of a destination that could not be reached (ms); doubled
+   * at each further failure. Absent: Synapse's 10 minutes ({@link DEFAULTS}).
+   */
+  readonly federationRetryMinMs?: number;
+  /** Longest delay between retries of an unreachable destination (ms). Absent: 7 days. */
+  readonly federationRetryMaxMs?: number;
+  /**
+   * How often the federation workers look for due work (ms): destinations whose retry time
+   * has come, staged PDUs nobody works on. Absent: 5 s.
+   */
+  readonly federationPollMs?: number;
 }
 
 /** The built-in defaults: what `myelin-server` with no flags runs with. */
@@ -52,7 +64,19 @@ export const DEFAULTS = {
   /** Relative to the working directory. */
   dataDir: "myelin-data",
   logLevel: "info",
-} as const satisfies { listen: ListenAddress; dataDir: string; logLevel: LogLevel };
+  /** Synapse's first retry delay (`synapse/util/retryutils.py`): 10 minutes. */
+  federationRetryMinMs: 10 * 60 * 1000,
+  /** Synapse's largest retry delay: 7 days. */
+  federationRetryMaxMs: 7 * 24 * 60 * 60 * 1000,
+  federationPollMs: 5_000,
+} as const satisfies {
+  listen: ListenAddress;
+  dataDir: string;
+  logLevel: LogLevel;
+  federationRetryMinMs: number;
+  federationRetryMaxMs: number;
+  federationPollMs: number;
+};
 
 /** What the command line asks for. */
 export type CommandLine =
@@ -93,6 +117,9 @@ const OPTIONS = {
   "well-known-server": { type: "string" },
   "log-level": { type: "string" },
   "default-room-version": { type: "string" },
+  "federation-retry-min-ms": { type: "string" },
+  "federation-retry-max-ms": { type: "string" },
+  "federation-poll-ms": { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean" },
 } as const;
@@ -101,6 +128,8 @@ type SettingName = Exclude<keyof typeof OPTIONS, "config" | "help" | "version">;
 const SETTINGS = Object.keys(OPTIONS).filter((name) => !["config", "help", "version"].includes(name)) as SettingName[];
 const LIST_SETTINGS: ReadonlySet<SettingName> = new Set(["federation-ca", "federation-allow-ip"]);
 const PATH_SETTINGS: ReadonlySet<SettingName> = new Set(["tls-cert", "tls-key", "data", "federation-ca"]);
+/** Settings holding a number of milliseconds: a config file may give them as JSON numbers. */
+const MS_SETTINGS: ReadonlySet<SettingName> = new Set(["federation-retry-min-ms", "federation-retry-max-ms", "federation-poll-ms"]);
 
 /** A setting's value and the directory its relative paths are resolved against. */
 interface Setting {
@@ -114,8 +143,9 @@ interface Setting {
 export const USAGE = `Usage: myelin-server [options]
        myelin-server user add NAME [--data DIR] [--server-name NAME] [--admin]
 
-Starts the Myelin reference Matrix homeserver: a Client-Server API subset for local users,
-and the federation version, key server and notary endpoints. With no options it listens on
+Starts the Myelin reference Matrix homeserver: rooms shared with other servers over
+federation, a Client-Server API subset for local users, and the key server and notary
+endpoints. With no options it listens on
 http://127.0.0.1:8008 as localhost:8008, keeping its signing key and database in
 ./myelin-data. \`user add NAME\` creates the local user @NAME:<server name> and prints
 {"user_id", "access_token", "device_id"} as JSON.
@@ -132,6 +162,12 @@ Options (each overrides the config file's key of the same name):
   --well-known-server NAME    serve /.well-known/matrix/server delegating to NAME
   --log-level LEVEL           ${LOG_LEVELS.join(", ")} (default info)
   --default-room-version V    version of new rooms that do not ask for one (default ${DEFAULT_ROOM_VERSION})
+  --federation-retry-min-ms MS
+                              first retry delay of an unreachable server, doubled at each
+                              failure (default ${DEFAULTS.federationRetryMinMs}: Synapse's 10 minutes)
+  --federation-retry-max-ms MS
+                              longest retry delay (default ${DEFAULTS.federationRetryMaxMs}: 7 days)
+  --federation-poll-ms MS     how often the federation workers look for due work (default ${DEFAULTS.federationPollMs})
   -h, --help                  print this help
   --version                   print the version
 `;
@@ -190,10 +226,13 @@ function readConfigFile(file: string): Map<SettingName, string | readonly string
     }
     const name = key as SettingName;
     const isStringList = Array.isArray(value) && value.every((v) => typeof v === "string");
-    if (typeof value === "string" || (LIST_SETTINGS.has(name) && isStringList)) {
+    if (MS_SETTINGS.has(name) && typeof value === "number") {
+      // A JSON number is the natural spelling of a duration; validated with the flags' text.
+      found.set(name, String(value));
+    } else if (typeof value === "string" || (LIST_SETTINGS.has(name) && isStringList)) {
       found.set(name, LIST_SETTINGS.has(name) && typeof value === "string" ? [value] : (value as string | string[]));
     } else {
-      const expected = LIST_SETTINGS.has(name) ? "a string or an array of strings" : "a string";
+      const expected = LIST_SETTINGS.has(name) ? "a string or an array of strings" : MS_SETTINGS.has(name) ? "a number or a string" : "a string";
       throw new ConfigError("invalid-config-file", `"${name}" in the config file ${file} must be ${expected}`);
     }
   }
@@ -269,6 +308,16 @@ function buildConfig(settings: ReadonlyMap<SettingName, Setting>, cwd: string): 
     throw invalid(roomVersion, `"${roomVersion.value}" is not a supported room version (${Object.keys(ROOM_VERSIONS).join(", ")})`);
   }
 
+  const retryMin = milliseconds(single("federation-retry-min-ms"));
+  const retryMax = milliseconds(single("federation-retry-max-ms"));
+  const effectiveMin = retryMin?.ms ?? DEFAULTS.federationRetryMinMs;
+  const effectiveMax = retryMax?.ms ?? DEFAULTS.federationRetryMaxMs;
+  if (effectiveMin > effectiveMax) {
+    const culprit = (retryMax ?? retryMin) as { setting: Setting };
+    throw invalid(culprit.setting, `the first retry delay (${effectiveMin} ms) is longer than the longest (${effectiveMax} ms)`);
+  }
+  const poll = milliseconds(single("federation-poll-ms"));
+
   return {
     ...(serverName === undefined ? {} : { serverName: serverName.value }),
     listen,
@@ -279,7 +328,24 @@ function buildConfig(settings: ReadonlyMap<SettingName, Setting>, cwd: string): 
     ...(wellKnown === undefined ? {} : { wellKnownServer: wellKnown.value }),
     logLevel: level === undefined ? DEFAULTS.logLevel : (level.value as LogLevel),
     ...(roomVersion === undefined ? {} : { defaultRoomVersion: roomVersion.value }),
+    ...(retryMin === undefined ? {} : { federationRetryMinMs: retryMin.ms }),
+    ...(retryMax === undefined ? {} : { federationRetryMaxMs: retryMax.ms }),
+    ...(poll === undefined ? {} : { federationPollMs: poll.ms }),
   };
+}
+
+/** Longest duration accepted (a year): anything longer is surely a typo. */
+const MAX_MS = 365 * 24 * 60 * 60 * 1000;
+
+/** A duration setting: a whole number of milliseconds from 1 to a year. */
+function milliseconds(setting: (Setting & { value: string }) | undefined): { ms: number; setting: Setting } | undefined {
+  if (setting === undefined) return undefined;
+  const text = setting.value.trim();
+  const ms = /^\d{1,12}$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(ms) || ms < 1 || ms > MAX_MS) {
+    throw invalid(setting, `"${setting.value}" is not a whole number of milliseconds from 1 to ${MAX_MS}`);
+  }
+  return { ms, setting };
 }
 
 function invalid(setting: Setting, problem: string): ConfigError {

@@ -71,12 +71,17 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /**
  * Decodes a body as UTF-8 JSON (server-server API § "API standards": JSON in UTF-8) with
- * the number-exact parser, so the value is exactly what the sender signed.
+ * the number-exact parser in lossless mode, so the value is exactly what the sender signed.
  *
- * Not UTF-8 or not JSON at all is `M_NOT_JSON`. Text that is JSON but not Matrix JSON
- * (integers beyond ±(2^53-1), fractions or exponents, lone surrogates, nesting past the
- * depth limit) is `M_BAD_JSON`: such values cannot be encoded as canonical JSON, so no
- * signature over them can be checked, and rounding them would change what was signed.
+ * Floats and integers beyond ±(2^53-1) are kept as `JsonNumberToken`s rather than refused:
+ * events of room versions 1-5 may hold them (Synapse sends them), and refusing the body
+ * would refuse every other PDU of the transaction with it (hostile-federation T14,
+ * synapse#7543). The X-Matrix check then encodes them as Synapse does, and each PDU is
+ * judged by its room version's rules in the application.
+ *
+ * Not UTF-8 or not JSON at all is `M_NOT_JSON`. JSON that no Matrix server could sign
+ * (lone surrogates, nesting past the depth limit, floats beyond the double range) is
+ * `M_BAD_JSON`.
  */
 export function decodeJsonBody(bytes: Uint8Array): { readonly ok: true; readonly value: JsonValue } | { readonly ok: false; readonly problem: JsonBodyProblem } {
   let text: string;
@@ -86,28 +91,23 @@ export function decodeJsonBody(bytes: Uint8Array): { readonly ok: true; readonly
     return { ok: false, problem: { errcode: "M_NOT_JSON", message: "Request body is not valid UTF-8" } };
   }
   try {
-    return { ok: true, value: parseJson(text) };
+    return { ok: true, value: parseJson(text, { strict: false, lossless: true }) };
   } catch (error) {
     if (!(error instanceof JsonParseError)) throw error;
     switch (error.reason) {
       case "syntax":
         return { ok: false, problem: { errcode: "M_NOT_JSON", message: `Request body is not JSON: ${error.message}` } };
-      case "integer-out-of-range":
-        return {
-          ok: false,
-          problem: {
-            errcode: "M_BAD_JSON",
-            message: `Request body has an integer outside the range ±(2^53-1) at position ${error.position}`,
-          },
-        };
-      case "non-integer":
       case "non-finite":
         return {
           ok: false,
-          problem: {
-            errcode: "M_BAD_JSON",
-            message: `Request body has a non-integer number at position ${error.position} (canonical JSON allows integers only)`,
-          },
+          problem: { errcode: "M_BAD_JSON", message: `Request body has a number too large for a double at position ${error.position}` },
+        };
+      // Not raised in lossless mode; kept so a change of parser mode cannot go unanswered.
+      case "integer-out-of-range":
+      case "non-integer":
+        return {
+          ok: false,
+          problem: { errcode: "M_BAD_JSON", message: `Request body has a number canonical JSON cannot carry at position ${error.position}` },
         };
       case "lone-surrogate":
         return {

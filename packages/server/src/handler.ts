@@ -42,7 +42,20 @@ export interface FederationRequest<E extends EndpointDefinitionInput = EndpointD
    * handler applies the spec's defaults, e.g. `ver` of `make_join` is `["1"]`).
    */
   readonly query: QueryParams<E>;
-  /** The JSON body, parsed number-exactly and validated; `undefined` for endpoints without one. */
+  /**
+   * The JSON body, parsed number-exactly and validated; `undefined` for endpoints without
+   * one.
+   *
+   * Parsed losslessly: a float or an integer beyond ±(2^53-1) is a `JsonNumberToken` (from
+   * `@myelin/signing`) holding its exact text, though the type says `JsonValue`. Validation
+   * refuses a token wherever the table's schema gives a type (an envelope's integers,
+   * objects...), so tokens reach a handler only where the schema leaves values open: inside
+   * PDUs (`{ type: "object" }`), EDU contents and the like. There a handler must not take
+   * one for a plain object or a number: check `instanceof JsonNumberToken`, or let the
+   * room-version checks judge the PDU (rooms 6+ reject it; rooms 1-5 verify it with
+   * `compat: "synapse"`). `JSON.stringify` refuses tokens; encode with
+   * `encodeCanonicalJson(value, { compat: "synapse" })`.
+   */
   readonly body: RequestBody<E>;
   /** The body bytes as received (after the size limit), or `undefined` when there was no body. */
   readonly rawBody: Uint8Array | undefined;

@@ -7,7 +7,7 @@
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { encodeBase64, generateSigningKey } from "@myelin/signing";
+import { JsonNumberToken, encodeBase64, generateSigningKey } from "@myelin/signing";
 import type { JsonValue } from "@myelin/types";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FederationRequest } from "./handler.js";
@@ -59,21 +59,33 @@ describe("cross-check with Synapse's signedjson (Python)", () => {
   });
   afterAll(() => server.close());
 
-  function pythonSigned(method: string, uri: string, content?: JsonValue) {
+  /** Signs with Python; `content` as a value, or as JSON text Python reads itself (floats, big integers). */
+  function pythonSigned(method: string, uri: string, content?: JsonValue | { readonly text: string }) {
+    const body =
+      content === undefined ? {} : typeof content === "object" && content !== null && "text" in content && typeof content.text === "string"
+        ? { content_text: content.text }
+        : { content };
     const out = python(
       "sign",
-      JSON.stringify({
-        seed: encodeBase64(peer.key.seed),
-        version: "py1",
-        origin: peer.serverName,
-        destination: US,
-        method,
-        uri,
-        ...(content === undefined ? {} : { content }),
-      }),
+      JSON.stringify({ seed: encodeBase64(peer.key.seed), version: "py1", origin: peer.serverName, destination: US, method, uri, ...body }),
     );
     return JSON.parse(out) as { authorization: string; body: string | null };
   }
+
+  /** Sends a PUT /send signed by Python over `contentText` (read by Python's json). */
+  async function sendPythonSigned(txnId: string, contentText: string) {
+    const uri = `/_matrix/federation/v1/send/${txnId}`;
+    const signed = pythonSigned("PUT", uri, { text: contentText });
+    return send(server.port, {
+      method: "PUT",
+      path: uri,
+      headers: { Authorization: signed.authorization, "Content-Type": "application/json" },
+      body: signed.body ?? "",
+    });
+  }
+
+  const envelope = (pdus: string): string =>
+    `{"origin": ${JSON.stringify(peer.serverName)}, "origin_server_ts": 1700000000000, "pdus": [${pdus}], "edus": []}`;
 
   it.skipIf(noPython)(`accepts a transaction signed by Python's signedjson${SKIP_NOTE}`, async () => {
     const content: JsonValue = {
@@ -95,6 +107,46 @@ describe("cross-check with Synapse's signedjson (Python)", () => {
     expect(seen.at(-1)?.origin).toBe(peer.serverName);
     expect(seen.at(-1)?.params).toEqual({ txnId: "txn/é" });
     expect(seen.at(-1)?.body).toEqual(content);
+  });
+
+  it.skipIf(noPython)(
+    `authenticates a transaction with a float in one PDU (a room 1-5 event, as Synapse sends it) and hands the handler the exact number${SKIP_NOTE}`,
+    async () => {
+      const response = await sendPythonSigned(
+        "float-pdu",
+        envelope('{"type": "m.room.message", "content": {"body": "ok"}}, {"type": "m.room.message", "content": {"n": 1.5, "f": 1e-7, "z": 1.0, "k": 1e16}}'),
+      );
+      expect(response.status, JSON.stringify(response.json)).toBe(200);
+      expect(seen.at(-1)?.origin).toBe(peer.serverName);
+      const pdus = (seen.at(-1)?.body as unknown as { pdus: { content: Record<string, unknown> }[] }).pdus;
+      expect(pdus[0]?.content).toEqual({ body: "ok" });
+      // Python's json.dumps wrote each float as repr(float): the tokens hold that text.
+      const content = pdus[1]?.content ?? {};
+      for (const [key, text] of [["n", "1.5"], ["f", "1e-07"], ["z", "1.0"], ["k", "1e+16"]] as const) {
+        expect(content[key], key).toBeInstanceOf(JsonNumberToken);
+        expect(content[key], key).toMatchObject({ text, kind: "float" });
+      }
+    },
+  );
+
+  it.skipIf(noPython)(`authenticates a transaction with an integer beyond ±(2^53-1) in a PDU, kept digit for digit${SKIP_NOTE}`, async () => {
+    const response = await sendPythonSigned("big-int-pdu", envelope('{"type": "m.room.message", "content": {"big": -123456789012345678901234567890}}'));
+    expect(response.status, JSON.stringify(response.json)).toBe(200);
+    const pdus = (seen.at(-1)?.body as unknown as { pdus: { content: Record<string, unknown> }[] }).pdus;
+    expect(pdus[0]?.content["big"]).toMatchObject({ text: "-123456789012345678901234567890", kind: "integer" });
+  });
+
+  it.skipIf(noPython)(`refuses (401) a Python-signed float transaction whose float was changed in transit${SKIP_NOTE}`, async () => {
+    const uri = "/_matrix/federation/v1/send/float-altered";
+    const signed = pythonSigned("PUT", uri, { text: envelope('{"type": "m.room.message", "content": {"n": 1.5}}') });
+    const response = await send(server.port, {
+      method: "PUT",
+      path: uri,
+      headers: { Authorization: signed.authorization },
+      body: (signed.body ?? "").replace("1.5", "1.25"),
+    });
+    expect(response.status).toBe(401);
+    expect(response.json).toMatchObject({ errcode: "M_UNAUTHORIZED", error: expect.stringMatching(/Invalid signature/) });
   });
 
   it.skipIf(noPython)(`accepts a GET with a query string signed by Python's signedjson${SKIP_NOTE}`, async () => {

@@ -1,3 +1,4 @@
+import { JsonNumberToken, parseJson } from "@myelin/signing";
 import type { EndpointDefinition, JsonValue } from "@myelin/types";
 import { ENDPOINTS, MatrixError, buildPath, buildQuery } from "@myelin/types";
 import express from "express";
@@ -150,6 +151,7 @@ describe("request bodies", () => {
   let calls = 0;
   const txnPath = "/_matrix/federation/v1/send/t1";
   const transaction = (pdus: JsonValue[] = []): JsonValue => ({ origin: peer.serverName, origin_server_ts: 1, pdus });
+  let lastKeysBody: unknown;
 
   beforeAll(async () => {
     server = await startServer(
@@ -162,7 +164,12 @@ describe("request bodies", () => {
               return { pdus: {} };
             },
           },
-          get_remote_server_keys_batch: { v2: () => ({ server_keys: [] }) },
+          get_remote_server_keys_batch: {
+            v2: (req) => {
+              lastKeysBody = req.body;
+              return { server_keys: [] };
+            },
+          },
         },
         keyResolver,
         maxBodyBytes: LIMIT,
@@ -230,20 +237,41 @@ describe("request bodies", () => {
     }
   });
 
-  it("refuses integers outside ±(2^53-1) instead of rounding them (M_BAD_JSON naming the problem)", async () => {
+  it("hands the handler an integer outside ±(2^53-1) as a JsonNumberToken with its exact digits, never rounded", async () => {
     const response = await postKeys('{"server_keys": {}, "n": 9007199254740993}');
-    expect(response.status).toBe(400);
-    expect(response.json.errcode).toBe("M_BAD_JSON");
-    expect(response.json.error).toMatch(/integer outside the range/);
+    expect(response.status).toBe(200);
+    const n = (lastKeysBody as Record<string, unknown>)["n"];
+    expect(n).toBeInstanceOf(JsonNumberToken);
+    expect(n).toMatchObject({ text: "9007199254740993", kind: "integer" });
     const safe = await postKeys('{"server_keys": {}, "n": 9007199254740991}');
     expect(safe.status).toBe(200);
+    expect((lastKeysBody as Record<string, unknown>)["n"]).toBe(9007199254740991);
   });
 
-  it("refuses numbers with a fraction or exponent, which canonical JSON cannot carry", async () => {
+  it("hands the handler floats as JsonNumberTokens keeping their text (1.0 stays distinct from 1)", async () => {
     for (const n of ["1.5", "1e3", "1.0"]) {
       const response = await postKeys(`{"server_keys": {}, "n": ${n}}`);
-      expect(response.json, n).toMatchObject({ errcode: "M_BAD_JSON", error: expect.stringMatching(/non-integer/) });
+      expect(response.status, n).toBe(200);
+      expect((lastKeysBody as Record<string, unknown>)["n"], n).toMatchObject({ text: n, kind: "float" });
     }
+  });
+
+  it("refuses a float or big integer where the schema asks for an integer or an object (M_BAD_JSON naming the field)", async () => {
+    for (const n of ["1.5", "1.0", "9007199254740993"]) {
+      const criteria = await postKeys(`{"server_keys": {"a.example": {"ed25519:k": {"minimum_valid_until_ts": ${n}}}}}`);
+      expect(criteria.json, n).toEqual({
+        errcode: "M_BAD_JSON",
+        error: 'Field server_keys["a.example"]["ed25519:k"].minimum_valid_until_ts is a float or an integer beyond ±(2^53-1), which canonical JSON cannot carry',
+      });
+      const object = await postKeys(`{"server_keys": ${n}}`);
+      expect(object.json.error, n).toMatch(/^Field server_keys is a float/);
+    }
+  });
+
+  it("refuses a float too large for a double (M_BAD_JSON): no server can sign it", async () => {
+    const response = await postKeys('{"server_keys": {}, "n": 1e400}');
+    expect(response.status).toBe(400);
+    expect(response.json).toMatchObject({ errcode: "M_BAD_JSON", error: expect.stringMatching(/too large for a double/) });
   });
 
   it("refuses an escaped lone surrogate (M_BAD_JSON)", async () => {
@@ -297,6 +325,32 @@ describe("validation against the table's schemas", () => {
     expect(response.json).toEqual({ errcode: "M_BAD_JSON", error: "Field pdus must NOT have more than 50 items" });
     const fifty = await put({ origin: peer.serverName, origin_server_ts: 1, pdus: pdus.slice(1) });
     expect(fifty.status).toBe(200);
+  });
+
+  it("authenticates a transaction whose PDU holds a float and a big integer (signed in Synapse's notation) and hands over the tokens", async () => {
+    const text = `{"origin": ${JSON.stringify(peer.serverName)}, "origin_server_ts": 1, "pdus": [{"content": {"n": 2.50, "big": 18446744073709551616}}, {"content": {}}]}`;
+    const content = parseJson(text, { strict: false, lossless: true });
+    const request = signedRequest({ peer, destination: SERVER_NAME, method: "PUT", path: "/_matrix/federation/v1/send/t-float", content, compat: "synapse" });
+    expect(request.body).toContain('"n":2.5}'); // the bytes on the wire are Synapse's notation
+    const response = await send(server.port, request);
+    expect(response.status, JSON.stringify(response.json)).toBe(200);
+    const pdus = (lastRequest?.body as unknown as { pdus: { content: Record<string, unknown> }[] }).pdus;
+    expect(pdus[0]?.content["n"]).toMatchObject({ text: "2.5", kind: "float" });
+    expect(pdus[0]?.content["big"]).toMatchObject({ text: "18446744073709551616", kind: "integer" });
+    expect(pdus[1]).toEqual({ content: {} });
+  });
+
+  it("refuses a transaction whose envelope holds a float where the schema wants an integer, after authenticating it", async () => {
+    const content = parseJson(`{"origin": ${JSON.stringify(peer.serverName)}, "origin_server_ts": 1.0, "pdus": []}`, { strict: false, lossless: true });
+    const response = await send(server.port, signedRequest({ peer, destination: SERVER_NAME, method: "PUT", path: "/_matrix/federation/v1/send/t-env", content, compat: "synapse" }));
+    expect(response.status).toBe(400);
+    expect(response.json).toEqual({
+      errcode: "M_BAD_JSON",
+      error: "Field origin_server_ts is a float or an integer beyond ±(2^53-1), which canonical JSON cannot carry",
+    });
+    const pduAsNumber = parseJson(`{"origin": ${JSON.stringify(peer.serverName)}, "origin_server_ts": 1, "pdus": [{}, 1.5]}`, { strict: false, lossless: true });
+    const second = await send(server.port, signedRequest({ peer, destination: SERVER_NAME, method: "PUT", path: "/_matrix/federation/v1/send/t-env2", content: pduAsNumber, compat: "synapse" }));
+    expect(second.json).toMatchObject({ errcode: "M_BAD_JSON", error: expect.stringMatching(/^Field pdus\[1\] is a float/) });
   });
 
   it("names a missing body field, and a wrongly typed nested one", async () => {

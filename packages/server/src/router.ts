@@ -299,15 +299,18 @@ function sendError(res: ServerResponse, error: MatrixError): void {
 
 /**
  * Writes a JSON body. Canonical JSON when the value allows it (stable bytes, what signed
- * objects are made of); plain `JSON.stringify` otherwise, since events of room versions
- * 1-5 may hold numbers canonical JSON cannot encode and must still be served.
+ * objects are made of); events of room versions 1-5 may hold numbers canonical JSON cannot
+ * encode and must still be served: their `JsonNumberToken`s are written as Synapse writes
+ * them (the bytes their signatures cover), and plain non-canonical numbers with
+ * `JSON.stringify`.
  */
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   let text: string;
   try {
-    text = encodeCanonicalJson(body as JsonValue);
+    text = encodeCanonicalJson(body as JsonValue, { compat: "synapse" });
   } catch (error) {
     if (!(error instanceof CanonicalJsonError)) throw error;
+    // Throws (a 500) for a token next to a plain float: nothing can write such a body exactly.
     text = JSON.stringify(body);
   }
   const bytes = Buffer.from(text, "utf8");

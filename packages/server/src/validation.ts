@@ -7,6 +7,7 @@
  */
 
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
+import { JsonNumberToken, findJsonNumberToken } from "@myelin/signing";
 import type { EndpointDefinition, JsonSchema } from "@myelin/types";
 
 /** A validation failure, as the Matrix error to answer with. */
@@ -56,13 +57,56 @@ export class SchemaCompiler {
       body:
         body === undefined
           ? undefined
-          : (value) => (body(value) ? undefined : { errcode: "M_BAD_JSON", message: describeBodyError(body.errors) }),
+          : (value) => {
+              const view = withTokensHidden(value);
+              return body(view) ? undefined : { errcode: "M_BAD_JSON", message: describeBodyError(body.errors, view) };
+            },
       response: (value) => {
-        if (response === undefined || response(value)) return undefined;
-        return describeBodyError(response.errors);
+        const view = withTokensHidden(value);
+        if (response === undefined || response(view)) return undefined;
+        return describeBodyError(response.errors, view);
       },
     };
   }
+}
+
+/**
+ * Stands for a `JsonNumberToken` while a body is validated. A token is an object, so ajv
+ * would let it pass `{ type: "object" }`; and it is not a `number`, so a handler typed
+ * from a `{ type: "integer" }` schema must never receive one. A symbol matches no JSON
+ * type, so every schema that gives a type refuses it, and only untyped places (the insides
+ * of PDUs and EDU contents) let it through, as the handlers' documentation says.
+ */
+const HIDDEN_TOKEN: unique symbol = Symbol("JsonNumberToken");
+
+/** `value` with its tokens replaced by {@link HIDDEN_TOKEN}: the same object when it has none. */
+function withTokensHidden(value: unknown): unknown {
+  if (findJsonNumberToken(value) === undefined) return value;
+  const replace = (item: unknown): unknown => {
+    if (item instanceof JsonNumberToken) return HIDDEN_TOKEN;
+    if (Array.isArray(item)) return item.map(replace);
+    if (typeof item !== "object" || item === null) return item;
+    const copy: Record<string, unknown> = {};
+    for (const [key, member] of Object.entries(item)) {
+      // Like JSON.parse: `__proto__` is an own property, never the prototype.
+      Object.defineProperty(copy, key, { value: replace(member), writable: true, enumerable: true, configurable: true });
+    }
+    return copy;
+  };
+  // Depth is bounded by the parser's limit (512), so recursion is safe here.
+  return replace(value);
+}
+
+/** The value at an ajv instance path (`/pdus/3/content`), or `undefined`. */
+function valueAt(root: unknown, instancePath: string): unknown {
+  let value = root;
+  if (instancePath === "") return value;
+  for (const raw of instancePath.slice(1).split("/")) {
+    const segment = raw.replace(/~1/g, "/").replace(/~0/g, "~");
+    if (typeof value !== "object" || value === null || !Object.hasOwn(value, segment)) return undefined;
+    value = (value as Record<string, unknown>)[segment];
+  }
+  return value;
 }
 
 /** `/pdus/3/content` -> `pdus[3].content`: how a field is named in error messages. */
@@ -83,9 +127,14 @@ function firstError(errors: ErrorObject[] | null | undefined): ErrorObject | und
   return errors?.[0] ?? undefined;
 }
 
-function describeBodyError(errors: ErrorObject[] | null | undefined): string {
+function describeBodyError(errors: ErrorObject[] | null | undefined, view: unknown): string {
   const error = firstError(errors);
   if (error === undefined) return "Request body does not match the schema";
+  if (valueAt(view, error.instancePath) === HIDDEN_TOKEN) {
+    const field = fieldName(error.instancePath);
+    const what = "a float or an integer beyond ±(2^53-1), which canonical JSON cannot carry";
+    return field === "" ? `Body is ${what}` : `Field ${field} is ${what}`;
+  }
   if (error.keyword === "required") {
     const missing = (error.params as { missingProperty: string }).missingProperty;
     return `Missing field ${fieldName(error.instancePath, missing)}`;

@@ -61,7 +61,10 @@ export interface AuthenticateRequestOptions {
   readonly uri: string;
   /** Our server name. */
   readonly serverName: string;
-  /** The parsed body, when the request had one. */
+  /**
+   * The parsed body, when the request had one. It may hold `JsonNumberToken`s (lossless
+   * parse); they are encoded as Synapse's `canonicaljson` writes them.
+   */
   readonly content?: JsonValue;
   readonly keyResolver: KeyResolver;
   /** The current time in ms (key validity). */
@@ -128,6 +131,10 @@ export async function authenticateRequest(options: AuthenticateRequestOptions): 
       ...(options.content === undefined ? {} : { content: options.content }),
       lookupKey: (_server, keyId) => keys.get(keyId),
       now: options.now,
+      // The body was parsed losslessly: its floats and big integers (room 1-5 events) are
+      // checked in Synapse's notation, which is what Synapse signs. Canonical bodies are
+      // encoded identically either way.
+      compat: "synapse",
     });
     if (verification.valid) continue;
     const reason = verification.reason;

@@ -4,8 +4,10 @@ Uses Synapse's own signing stack (signedjson, canonicaljson, PyNaCl), so the rou
 checked against what a Synapse homeserver sends and accepts, not against our own code.
 
   python matrix_signing.py sign         < {"seed", "version", "origin", "destination",
-                                            "method", "uri", "content"?}
+                                            "method", "uri", "content"? | "content_text"?}
       -> {"authorization": <header value>, "body": <request body text, Python's json.dumps>}
+      ("content_text" is the body as JSON text, read with Python's json: floats become
+      Python floats and big integers exact ints, as in a Synapse homeserver.)
   python matrix_signing.py verify-keys  < <raw GET /_matrix/key/v2/server response body>
       -> {"verified": [<key IDs whose self-signature verified>]}   (exit 1 on any failure)
 """
@@ -19,6 +21,8 @@ from unpaddedbase64 import decode_base64
 
 
 def sign(request):
+    if "content_text" in request:
+        request["content"] = json.loads(request.pop("content_text"))
     key = decode_signing_key_base64("ed25519", request["version"], request["seed"])
     signed_object = {
         "method": request["method"],

@@ -233,3 +233,30 @@ describe("encodeCanonicalJson", () => {
     });
   });
 });
+
+describe("compat: \"synapse\" (only JsonNumberTokens are written differently)", () => {
+  it("encodes canonical values exactly as the default mode does", () => {
+    fc.assert(
+      fc.property(canonicalJsonValue, (value) => {
+        expect(encodeCanonicalJson(value, { compat: "synapse" })).toBe(encodeCanonicalJson(value));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("refuses what the default mode refuses when no token is involved, with the same reason and path", () => {
+    for (const value of [{ a: 1.5 }, [2 ** 53], { s: "\ud800" }, { f: () => 1 }, { n: Number.NaN }]) {
+      expect(failureWith(value, { compat: "synapse" })).toEqual(failureWith(value));
+    }
+  });
+});
+
+function failureWith(value: unknown, options?: { readonly compat?: "synapse" }): { reason: string; path: readonly (string | number)[] } {
+  try {
+    encodeCanonicalJson(value, options);
+  } catch (error) {
+    if (error instanceof CanonicalJsonError) return { reason: error.reason, path: error.path };
+    throw error;
+  }
+  throw new Error("expected a refusal");
+}

@@ -12,8 +12,15 @@
  * it throws a bare sentinel, and only then does a second, slower walk find the JSON path
  * of the offender for the {@link CanonicalJsonError}.
  *
+ * With `{ compat: "synapse" }` the encoder also writes {@link JsonNumberToken}s (floats and
+ * big integers kept by the lossless parser) exactly as Synapse's `canonicaljson` does, which
+ * is what signatures and hashes of room 1-5 events holding such numbers cover. Everything
+ * else is the same in both modes.
+ *
  * @module
  */
+
+import { JsonNumberToken } from "./json-number-token.js";
 
 /**
  * Deepest nesting of arrays and objects that is encoded or parsed (`[]` has depth 1).
@@ -45,6 +52,20 @@ export type CanonicalJsonFailure =
   /** Nested deeper than {@link MAX_JSON_DEPTH} (also catches cycles). */
   | "too-deep";
 
+/**
+ * Options of {@link encodeCanonicalJson}.
+ */
+export interface EncodeCanonicalJsonOptions {
+  /**
+   * `"synapse"`: also encode {@link JsonNumberToken}s, as Synapse's `canonicaljson` does
+   * (Python `int` digits, `repr(float)`). For the signatures, hashes and IDs of events in
+   * room versions 1-5 and of request bodies carrying them; never for anything we create.
+   * Plain `number`s keep the canonical rules (safe integers only). Default: strict
+   * canonical JSON, where a token is refused (`non-integer` or `integer-out-of-range`).
+   */
+  readonly compat?: "synapse";
+}
+
 /** Thrown when a value cannot be encoded as canonical JSON. */
 export class CanonicalJsonError extends Error {
   override readonly name = "CanonicalJsonError";
@@ -75,6 +96,9 @@ const FAIL: unique symbol = Symbol("canonical-json-failure");
 // well-formedness check, and in keys a code-point-aware sort).
 const NEEDS_CARE = /["\\\u0000-\u001f\ud800-\udfff]/;
 const SURROGATE = /[\ud800-\udfff]/;
+
+// Set for the duration of a `compat: "synapse"` encoding: tokens are written, not refused.
+let synapseNumbers = false;
 
 // Set by encodeKey when a key contains a surrogate: UTF-16 order and code-point order
 // differ only then, so the cheap native sort is redone with a code-point comparator.
@@ -140,10 +164,17 @@ function encodeValue(value: unknown, depth: number): string {
       return value ? "true" : "false";
     case "object": {
       if (value === null) return "null";
-      if (depth >= MAX_JSON_DEPTH) throw FAIL;
-      if (Array.isArray(value)) return encodeArray(value, depth + 1);
+      if (Array.isArray(value)) {
+        if (depth >= MAX_JSON_DEPTH) throw FAIL;
+        return encodeArray(value, depth + 1);
+      }
       const proto: unknown = Object.getPrototypeOf(value);
-      if (proto !== Object.prototype && proto !== null) throw FAIL;
+      if (proto !== Object.prototype && proto !== null) {
+        // A token is a leaf, like a number: no depth check.
+        if (synapseNumbers && value instanceof JsonNumberToken) return value.toSynapseJson();
+        throw FAIL;
+      }
+      if (depth >= MAX_JSON_DEPTH) throw FAIL;
       return encodeObject(value as Record<string, unknown>, depth + 1);
     }
     default:
@@ -187,33 +218,38 @@ function encodeMembers(object: Record<string, unknown>, keys: string[], n: numbe
 }
 
 /**
- * Encodes `value` as canonical JSON text.
+ * Encodes `value` as canonical JSON text (with `{ compat: "synapse" }`, also writing
+ * {@link JsonNumberToken}s as Synapse does; see {@link EncodeCanonicalJsonOptions}).
  *
- * @throws {@link CanonicalJsonError} for floats, integers outside ±(2^53-1), NaN and
- *   infinities, lone surrogates in strings or keys, non-JSON values, and nesting deeper
- *   than {@link MAX_JSON_DEPTH}; the error carries the JSON path of the offender.
+ * @throws {@link CanonicalJsonError} for floats, integers outside ±(2^53-1) (plain numbers,
+ *   or tokens without `compat`), NaN and infinities, lone surrogates in strings or keys,
+ *   non-JSON values, and nesting deeper than {@link MAX_JSON_DEPTH}; the error carries the
+ *   JSON path of the offender.
  */
-export function encodeCanonicalJson(value: unknown): string {
+export function encodeCanonicalJson(value: unknown, options?: EncodeCanonicalJsonOptions): string {
+  const compat = options?.compat === "synapse";
+  synapseNumbers = compat;
   try {
     return encodeValue(value, 0);
   } catch (error) {
-    if (error === FAIL) throw locateProblem(value);
+    if (error === FAIL) throw locateProblem(value, compat);
     throw error;
   } finally {
     keyHadSurrogate = false;
+    synapseNumbers = false;
   }
 }
 
-/** Encodes `value` as canonical JSON, UTF-8 encoded. Same refusals as {@link encodeCanonicalJson}. */
-export function encodeCanonicalJsonBytes(value: unknown): Uint8Array {
-  const text = encodeCanonicalJson(value);
+/** Encodes `value` as canonical JSON, UTF-8 encoded. Same options and refusals as {@link encodeCanonicalJson}. */
+export function encodeCanonicalJsonBytes(value: unknown, options?: EncodeCanonicalJsonOptions): Uint8Array {
+  const text = encodeCanonicalJson(value, options);
   // Lone surrogates were refused, so the UTF-8 conversion is exact (no U+FFFD).
   const buffer = Buffer.from(text, "utf8");
   return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
 }
 
 /** Walks `value` again, with path tracking, to explain why the fast encoder failed. */
-function locateProblem(root: unknown): CanonicalJsonError {
+function locateProblem(root: unknown, compat: boolean): CanonicalJsonError {
   interface Frame {
     value: unknown;
     path: (string | number)[];
@@ -237,6 +273,10 @@ function locateProblem(root: unknown): CanonicalJsonError {
         continue;
       case "object": {
         if (value === null) continue;
+        if (value instanceof JsonNumberToken) {
+          if (compat) continue;
+          return new CanonicalJsonError(value.kind === "float" ? "non-integer" : "integer-out-of-range", path);
+        }
         if (depth >= MAX_JSON_DEPTH) return new CanonicalJsonError("too-deep", path);
         // Push children in reverse so that the first offender in document order wins.
         if (Array.isArray(value)) {

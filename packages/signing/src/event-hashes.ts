@@ -7,6 +7,9 @@
  * Events are hashed exactly as given: pass PDUs as received (for rooms 3+ without a
  * locally added `event_id`), because every top-level key, known or not, is covered.
  *
+ * Each function takes the encoder's options: `{ compat: "synapse" }` for a room 1-5 event
+ * parsed losslessly, whose floats and big integers Synapse hashed in its own notation.
+ *
  * @module
  */
 
@@ -14,14 +17,15 @@ import { createHash } from "node:crypto";
 import type { JsonObject, JsonValue, RoomVersionRules } from "@myelin/types";
 import { getRoomVersion } from "@myelin/types";
 import { decodeBase64, encodeBase64, encodeBase64Url } from "./base64.js";
+import type { EncodeCanonicalJsonOptions } from "./canonical-json.js";
 import { encodeCanonicalJson } from "./canonical-json.js";
 import { isJsonObject } from "./json-signing.js";
 import { redactEventWith } from "./redaction.js";
 
 /** @internal SHA-256 of the canonical JSON of `value`. */
-export function sha256CanonicalJson(value: JsonValue): Buffer {
+export function sha256CanonicalJson(value: JsonValue, options?: EncodeCanonicalJsonOptions): Buffer {
   // Hash the UTF-16 string as UTF-8 directly; lone surrogates were refused by the encoder.
-  return createHash("sha256").update(encodeCanonicalJson(value), "utf8").digest();
+  return createHash("sha256").update(encodeCanonicalJson(value, options), "utf8").digest();
 }
 
 /**
@@ -30,12 +34,12 @@ export function sha256CanonicalJson(value: JsonValue): Buffer {
  *
  * @throws `CanonicalJsonError` when the event is not valid canonical JSON.
  */
-export function computeContentHash(event: JsonObject): Uint8Array {
+export function computeContentHash(event: JsonObject, options?: EncodeCanonicalJsonOptions): Uint8Array {
   const hashed: JsonObject = {};
   for (const key of Object.keys(event)) {
     if (key !== "unsigned" && key !== "signatures" && key !== "hashes") hashed[key] = event[key] as JsonValue;
   }
-  return sha256CanonicalJson(hashed);
+  return sha256CanonicalJson(hashed, options);
 }
 
 /**
@@ -45,7 +49,7 @@ export function computeContentHash(event: JsonObject): Uint8Array {
  *
  * @throws `CanonicalJsonError` when the event is not valid canonical JSON.
  */
-export function checkContentHash(event: JsonObject): boolean {
+export function checkContentHash(event: JsonObject, options?: EncodeCanonicalJsonOptions): boolean {
   const hashes = event["hashes"];
   if (!isJsonObject(hashes) || !Object.hasOwn(hashes, "sha256")) return false;
   const claimed = hashes["sha256"];
@@ -56,7 +60,7 @@ export function checkContentHash(event: JsonObject): boolean {
   } catch {
     return false;
   }
-  return Buffer.from(computeContentHash(event)).equals(expected);
+  return Buffer.from(computeContentHash(event, options)).equals(expected);
 }
 
 /**
@@ -65,8 +69,12 @@ export function checkContentHash(event: JsonObject): boolean {
  *
  * @throws `CanonicalJsonError` when the redacted event is not valid canonical JSON.
  */
-export function computeReferenceHash(event: JsonObject, rules: Pick<RoomVersionRules, "redaction">): Uint8Array {
-  return sha256CanonicalJson(redactEventWith(event, rules, false));
+export function computeReferenceHash(
+  event: JsonObject,
+  rules: Pick<RoomVersionRules, "redaction">,
+  options?: EncodeCanonicalJsonOptions,
+): Uint8Array {
+  return sha256CanonicalJson(redactEventWith(event, rules, false), options);
 }
 
 /** Why {@link computeEventId} could not produce an ID. */
@@ -88,7 +96,11 @@ export class EventIdError extends Error {
  * @throws {@link EventIdError} for a room 1-2 event without an `event_id`;
  *   `CanonicalJsonError` when the event is not valid canonical JSON.
  */
-export function computeEventId(event: JsonObject, rules: Pick<RoomVersionRules, "eventIdFormat" | "redaction">): string {
+export function computeEventId(
+  event: JsonObject,
+  rules: Pick<RoomVersionRules, "eventIdFormat" | "redaction">,
+  options?: EncodeCanonicalJsonOptions,
+): string {
   switch (rules.eventIdFormat) {
     case "legacy": {
       const id = event["event_id"];
@@ -96,9 +108,9 @@ export function computeEventId(event: JsonObject, rules: Pick<RoomVersionRules, 
       return id;
     }
     case "base64":
-      return "$" + encodeBase64(computeReferenceHash(event, rules));
+      return "$" + encodeBase64(computeReferenceHash(event, rules, options));
     case "urlsafe":
-      return "$" + encodeBase64Url(computeReferenceHash(event, rules));
+      return "$" + encodeBase64Url(computeReferenceHash(event, rules, options));
   }
 }
 

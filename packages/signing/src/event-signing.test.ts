@@ -1,11 +1,18 @@
+import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { JsonObject, RoomVersionRules } from "@myelin/types";
 import { ROOM_VERSIONS, getRoomVersion } from "@myelin/types";
-import { decodeBase64 } from "./base64.js";
+import { decodeBase64, encodeBase64 } from "./base64.js";
+import { encodeCanonicalJson } from "./canonical-json.js";
+import { computeEventId } from "./event-hashes.js";
 import { requiredSigningServers, signEvent, verifyEvent, verifyEvents } from "./event-signing.js";
 import vectors from "./fixtures/spec-vectors.json" with { type: "json" };
 import type { KeyLookup, VerifyKey } from "./json-signing.js";
+import { JsonNumberToken } from "./json-number-token.js";
+import { parseJson } from "./json-parse.js";
 import { generateSigningKey, signingKeyFromSeed } from "./keys.js";
 import { redactEvent } from "./redaction.js";
 import { canonicalJsonObject } from "./test-support/arbitraries.js";
@@ -327,5 +334,99 @@ describe("properties", () => {
       }),
       { numRuns: 60 },
     );
+  });
+});
+
+// Synapse's signing stack (canonicaljson, signedjson) in the project's venv.
+const PYTHON = fileURLToPath(new URL("../../../.venv/bin/python", import.meta.url));
+const noPython = !existsSync(PYTHON);
+const SKIP_NOTE = noPython ? " [SKIPPED: .venv/bin/python missing; run bash scripts/python-env.sh]" : "";
+
+/**
+ * Hashes and signs a power-levels event the way Synapse does (room versions 3-5: v1
+ * redaction, URL-safe reference-hash event IDs), from its JSON text: Python reads floats as
+ * floats and big integers exactly. Returns the signed event as Synapse sends it, and its ID.
+ */
+function synapseSignPowerLevels(eventText: string, server: string, seed: Uint8Array, version: string): { text: string; eventId: string } {
+  const script = `
+import hashlib, json, sys
+from canonicaljson import encode_canonical_json
+from signedjson.key import decode_signing_key_base64
+from signedjson.sign import sign_json
+from unpaddedbase64 import encode_base64
+req = json.load(sys.stdin)
+event = json.loads(req["event"])
+hashed = {k: v for k, v in event.items() if k not in ("unsigned", "signatures", "hashes")}
+event["hashes"] = {"sha256": encode_base64(hashlib.sha256(encode_canonical_json(hashed)).digest())}
+top = {"event_id", "type", "room_id", "sender", "state_key", "content", "hashes", "signatures", "depth",
+       "prev_events", "prev_state", "auth_events", "origin", "origin_server_ts", "membership"}
+kept = ["ban", "events", "events_default", "kick", "redact", "state_default", "users", "users_default"]
+redacted = {k: v for k, v in event.items() if k in top}
+redacted["content"] = {k: v for k, v in event["content"].items() if k in kept}
+key = decode_signing_key_base64("ed25519", req["version"], req["seed"])
+event["signatures"] = sign_json(dict(redacted), req["server"], key)["signatures"]
+event_id = "$" + encode_base64(hashlib.sha256(encode_canonical_json(redacted)).digest(), urlsafe=True)
+print(json.dumps({"text": encode_canonical_json(event).decode("utf-8"), "eventId": event_id}))
+`;
+  const input = JSON.stringify({ event: eventText, server, seed: encodeBase64(seed), version });
+  return JSON.parse(execFileSync(PYTHON, ["-c", script], { input, encoding: "utf8" })) as { text: string; eventId: string };
+}
+
+describe("events with floats and big integers (rooms 1-5, Synapse's notation)", () => {
+  const lossless = { strict: false, lossless: true } as const;
+  // Floats where redaction keeps them (power levels), so they are signed, and elsewhere in
+  // content, so they are only hashed.
+  const eventText = JSON.stringify({
+    type: "m.room.power_levels",
+    room_id: "!room:a.example",
+    sender: "@alice:a.example",
+    state_key: "",
+    origin_server_ts: 1_700_000_000_000,
+    depth: 7,
+    prev_events: ["$prev"],
+    auth_events: ["$auth"],
+    content: { ban: "@@BAN@@", users: { "@alice:a.example": "@@USER@@" }, users_default: "@@DEFAULT@@", note: "@@NOTE@@" },
+  })
+    .replace('"@@BAN@@"', "50.0")
+    .replace('"@@USER@@"', "1E2")
+    .replace('"@@DEFAULT@@"', "123456789012345678901234567890")
+    .replace('"@@NOTE@@"', "0.00001");
+
+  it.skipIf(noPython)(`verifies an event Synapse's signedjson signed, and computes Synapse's event ID for it${SKIP_NOTE}`, async () => {
+    const signed = synapseSignPowerLevels(eventText, "a.example", keyA.seed, "a");
+    const event = parseJson(signed.text, lossless) as JsonObject;
+    expect((event["content"] as JsonObject)["ban"]).toBeInstanceOf(JsonNumberToken);
+    expect(await verifyEvent(event, { rules: v("5"), lookupKey, compat: "synapse" })).toEqual({ outcome: "valid" });
+    expect(computeEventId(event, v("5"), { compat: "synapse" })).toBe(signed.eventId);
+    // Without the Synapse notation the signed bytes cannot even be formed.
+    expect(await verifyEvent(event, { rules: v("5"), lookupKey })).toMatchObject({ outcome: "reject", reason: { code: "non-canonical-json" } });
+  });
+
+  it("signs and verifies such an event itself with compat, and redacts it when its hashed content changes", async () => {
+    const event = signEvent(parseJson(eventText, lossless) as JsonObject, "a.example", keyA, v("5"), { compat: "synapse" });
+    expect(await verifyEvent(event, { rules: v("5"), lookupKey, compat: "synapse" })).toEqual({ outcome: "valid" });
+    const altered = { ...event, content: { ...(event["content"] as JsonObject), note: new JsonNumberToken("0.0001") as unknown as JsonObject } };
+    const result = await verifyEvent(altered, { rules: v("5"), lookupKey, compat: "synapse" });
+    expect(result.outcome).toBe("redact");
+    // The bytes signed are Synapse's: 50.0 and 1E2 are written 50.0 and 100.0.
+    expect(encodeCanonicalJson(event["content"], { compat: "synapse" })).toMatch(/"ban":50\.0,.*"users":\{"@alice:a\.example":100\.0\}/);
+  });
+
+  it("rejects it in rooms 6+ even when asked for compat (canonical JSON is required there)", async () => {
+    for (const id of ["6", "10", "11"]) {
+      const event = signEvent(parseJson(eventText, lossless) as JsonObject, "a.example", keyA, v(id), { compat: "synapse" });
+      expect(await verifyEvent(event, { rules: v(id), lookupKey, compat: "synapse" }), id).toMatchObject({
+        outcome: "reject",
+        reason: { code: "non-canonical-json" },
+      });
+    }
+  });
+
+  it("rejects in rooms 6+ a token that redaction removes (it is still in the content hash)", async () => {
+    const content = { body: "x", n: new JsonNumberToken("1.5") } as unknown as JsonObject;
+    const event = signEvent(pdu({ content }), "a.example", keyA, v("10"), { compat: "synapse" });
+    expect(await verifyEvent(event, { rules: v("10"), lookupKey, compat: "synapse" })).toMatchObject({ outcome: "reject" });
+    const v5 = signEvent(pdu({ content }), "a.example", keyA, v("5"), { compat: "synapse" });
+    expect(await verifyEvents([v5], { rules: v("5"), lookupKey, compat: "synapse" })).toEqual([{ outcome: "valid" }]);
   });
 });

@@ -18,11 +18,17 @@
  * was fetched (rooms/v5 "Signing key validity period") is the key ring's job: it must hand
  * out the capped value.
  *
+ * Numbers outside canonical JSON: rooms 6+ (`strictCanonicalJson`) reject an event holding
+ * one. In rooms 1-5 such an event, parsed losslessly (`JsonNumberToken`s), is verified with
+ * `{ compat: "synapse" }`: its signatures and hashes were made over Synapse's notation of
+ * those numbers (hostile-federation T14).
+ *
  * @module
  */
 
 import type { JsonObject, RoomVersionRules } from "@myelin/types";
 import { encodeBase64 } from "./base64.js";
+import type { EncodeCanonicalJsonOptions } from "./canonical-json.js";
 import { CanonicalJsonError, encodeCanonicalJson } from "./canonical-json.js";
 import { checkContentHash, computeContentHash } from "./event-hashes.js";
 import type { KeyLookup, SignatureFailure, Signatures, VerifyKey } from "./json-signing.js";
@@ -38,7 +44,9 @@ export type EventSigningRules = Pick<RoomVersionRules, "redaction" | "eventForma
 /**
  * Adds the content hash to `event`, signs its redacted form as `serverName` with `key`,
  * and returns a copy of the full event with the signature added (existing signatures from
- * other servers are kept). The input is not modified.
+ * other servers are kept). The input is not modified. `options` are the encoder's:
+ * `compat: "synapse"` signs a room 1-5 event holding `JsonNumberToken`s as Synapse would
+ * (for tests and tools; a server never creates such events).
  *
  * @throws `CanonicalJsonError` when the event is not valid canonical JSON;
  *   `JsonSigningError` if its `signatures` member is malformed.
@@ -48,9 +56,10 @@ export function signEvent<T extends JsonObject>(
   serverName: string,
   key: SigningKey,
   rules: Pick<RoomVersionRules, "redaction">,
+  options?: EncodeCanonicalJsonOptions,
 ): T & { hashes: { sha256: string }; signatures: Signatures } {
-  const hashed = { ...event, hashes: { sha256: encodeBase64(computeContentHash(event)) } };
-  const signed = signJson(redactEventWith(hashed, rules, true), serverName, key);
+  const hashed = { ...event, hashes: { sha256: encodeBase64(computeContentHash(event, options)) } };
+  const signed = signJson(redactEventWith(hashed, rules, true), serverName, key, options);
   return { ...hashed, signatures: signed.signatures };
 }
 
@@ -58,7 +67,10 @@ export function signEvent<T extends JsonObject>(
 export type EventRejection =
   /** The event lacks a field verification needs (sender, origin_server_ts, v1 event_id...). */
   | { readonly code: "malformed-event"; readonly detail: string }
-  /** Its redacted form cannot be encoded as canonical JSON (floats, huge integers...). */
+  /**
+   * Its redacted form cannot be encoded as canonical JSON (floats, huge integers...), or,
+   * in rooms 6+, the event holds a `JsonNumberToken` anywhere.
+   */
   | { readonly code: "non-canonical-json"; readonly detail: string }
   /** A required server's signatures failed the check; see {@link SignatureFailure}. */
   | { readonly code: SignatureFailure; readonly server: string; readonly keyId?: string };
@@ -75,6 +87,13 @@ export interface VerifyEventOptions {
   readonly rules: EventSigningRules;
   /** Finds a server's verification key; may be synchronous or asynchronous. */
   readonly lookupKey: KeyLookup;
+  /**
+   * `"synapse"`: encode `JsonNumberToken`s (from a lossless parse) as Synapse does when
+   * checking signatures and hashes, so a room 1-5 event with floats or big integers can
+   * verify. Has no effect in rooms with `strictCanonicalJson` (6+), where such an event is
+   * rejected (`non-canonical-json`) whatever its signatures. Default: canonical JSON only.
+   */
+  readonly compat?: "synapse";
 }
 
 function serverOf(id: unknown): string | undefined {
@@ -128,8 +147,10 @@ function reject(reason: EventRejection): EventVerification {
 }
 
 /** The synchronous core: every key the event needs is already available through `keyFor`. */
-function verifyWithKeys(event: JsonObject, rules: EventSigningRules, keyFor: KeyFor): EventVerification {
+function verifyWithKeys(event: JsonObject, rules: EventSigningRules, keyFor: KeyFor, compat: boolean): EventVerification {
   if (!isJsonObject(event)) return reject({ code: "malformed-event", detail: "not an object" });
+  // Tokens only exist outside canonical JSON; the encoder refuses them without `compat`.
+  const encoding: EncodeCanonicalJsonOptions | undefined = compat && !rules.strictCanonicalJson ? { compat: "synapse" } : undefined;
   const servers = requiredSigningServers(event, rules);
   if (typeof servers === "string") return reject({ code: "malformed-event", detail: servers });
   const ts = event["origin_server_ts"];
@@ -137,7 +158,7 @@ function verifyWithKeys(event: JsonObject, rules: EventSigningRules, keyFor: Key
 
   let message: Uint8Array;
   try {
-    message = Buffer.from(encodeCanonicalJson(redactEventWith(event, rules, false)), "utf8");
+    message = Buffer.from(encodeCanonicalJson(redactEventWith(event, rules, false), encoding), "utf8");
   } catch (error) {
     if (error instanceof CanonicalJsonError) return reject({ code: "non-canonical-json", detail: error.message });
     throw error;
@@ -161,7 +182,7 @@ function verifyWithKeys(event: JsonObject, rules: EventSigningRules, keyFor: Key
 
   let hashMatches: boolean;
   try {
-    hashMatches = checkContentHash(event);
+    hashMatches = checkContentHash(event, encoding);
   } catch (error) {
     if (!(error instanceof CanonicalJsonError)) throw error;
     // Rooms 6+ require canonical JSON. In rooms 1-5 the full event may hold floats or big
@@ -215,7 +236,7 @@ export async function verifyEvent(event: JsonObject, options: VerifyEventOptions
   const needed = new Set<string>();
   keysNeeded(event, options.rules, needed);
   const keyFor = await prefetch(needed, options.lookupKey);
-  return verifyWithKeys(event, options.rules, keyFor);
+  return verifyWithKeys(event, options.rules, keyFor, options.compat === "synapse");
 }
 
 /**
@@ -229,5 +250,6 @@ export async function verifyEvents(
   const needed = new Set<string>();
   for (const event of events) keysNeeded(event, options.rules, needed);
   const keyFor = await prefetch(needed, options.lookupKey);
-  return events.map((event) => verifyWithKeys(event, options.rules, keyFor));
+  const compat = options.compat === "synapse";
+  return events.map((event) => verifyWithKeys(event, options.rules, keyFor, compat));
 }

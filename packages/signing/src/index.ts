@@ -18,9 +18,11 @@ export {
   encodeCanonicalJsonBytes,
   formatJsonPath,
 } from "./canonical-json.js";
-export type { CanonicalJsonFailure } from "./canonical-json.js";
+export type { CanonicalJsonFailure, EncodeCanonicalJsonOptions } from "./canonical-json.js";
 export { JsonParseError, parseJson } from "./json-parse.js";
 export type { JsonParseFailure, ParseJsonOptions } from "./json-parse.js";
+export { JsonNumberToken, JsonNumberTokenError, findJsonNumberToken, formatPythonFloat } from "./json-number-token.js";
+export type { JsonNumberTokenFailure } from "./json-number-token.js";
 
 // Base64
 export { Base64DecodeError, decodeBase64, encodeBase64, encodeBase64Url } from "./base64.js";

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { MAX_JSON_DEPTH } from "./canonical-json.js";
 import type { ParseJsonOptions } from "./json-parse.js";
 import { JsonParseError, parseJson, parseJsonReference } from "./json-parse.js";
+import { JsonNumberToken } from "./json-number-token.js";
 
 function outcome(parse: typeof parseJson, text: string, options?: ParseJsonOptions): unknown {
   try {
@@ -252,6 +253,75 @@ describe("parseJson agrees with the reference parser", () => {
         }
         if (!nativeAccepts) expect(result.reason).toBeDefined();
         if (nativeAccepts && result.reason !== undefined) expect(result.reason).not.toBe("syntax");
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});
+
+/** `value` with every token replaced by its double (what non-strict mode returns for floats). */
+function asDoubles(value: unknown): unknown {
+  if (value instanceof JsonNumberToken) return value.value;
+  if (Array.isArray(value)) return value.map(asDoubles);
+  if (typeof value !== "object" || value === null) return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) {
+    Object.defineProperty(out, key, { value: asDoubles(item), writable: true, enumerable: true, configurable: true });
+  }
+  return out;
+}
+
+describe("lossless mode (rooms 1-5: numbers canonical JSON cannot carry, kept exactly)", () => {
+  const lossless: ParseJsonOptions = { strict: false, lossless: true };
+
+  it.each(["1.0", "1e3", "-0.0", "2.5E-3", "9007199254740993.0"])("returns the float %s as a token holding its text and double", (token) => {
+    const [value] = parseJson(`[${token}]`, lossless) as unknown[];
+    expect(value).toBeInstanceOf(JsonNumberToken);
+    expect(value).toMatchObject({ text: token, kind: "float", value: Number(token) });
+  });
+
+  it.each(["9007199254740992", "-9007199254740992", "123456789012345678901234567890"])(
+    "returns the out-of-range integer %s as a token instead of refusing it",
+    (token) => {
+      const value = (parseJson(`{"n": ${token}}`, lossless) as Record<string, unknown>)["n"];
+      expect(value).toBeInstanceOf(JsonNumberToken);
+      expect(value).toMatchObject({ text: token, kind: "integer" });
+    },
+  );
+
+  it("keeps canonical integers as numbers and returns the same value as JSON.parse for text without tokens", () => {
+    const text = '{"a":[1,-2,9007199254740991,-0,true,null,"1.5"],"b":{"c":{}}}';
+    expect(parseJson(text, lossless)).toStrictEqual(JSON.parse(text));
+  });
+
+  it("still refuses a float that overflows a double, lone surrogates and excess depth", () => {
+    expect(refusal("[1e400]", lossless)).toEqual({ reason: "non-finite", position: 1 });
+    expect(refusal('["\\ud800", 1.5]', lossless).reason).toBe("lone-surrogate");
+    expect(refusal("[[[1.5]]]", { ...lossless, maxDepth: 2 }).reason).toBe("too-deep");
+  });
+
+  it("is ignored in strict mode, and off by default in non-strict mode", () => {
+    expect(refusal("[1.5]", { strict: true, lossless: true }).reason).toBe("non-integer");
+    expect(refusal("[9007199254740993]", { strict: true, lossless: true }).reason).toBe("integer-out-of-range");
+    expect(parseJson("[1.5]", { strict: false })).toStrictEqual([1.5]);
+    expect(refusal("[9007199254740993]", { strict: false }).reason).toBe("integer-out-of-range");
+  });
+
+  it("agrees with the reference parser on generated and mutated JSON text", () => {
+    fc.assert(
+      fc.property(fc.oneof(jsonText, mutatedText), (text) => {
+        expect(outcome(parseJson, text, lossless)).toStrictEqual(outcome(parseJsonReference, text, lossless));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it("accepts every text non-strict mode accepts, with the same value once tokens are read as doubles", () => {
+    fc.assert(
+      fc.property(jsonText, (text) => {
+        const plain = outcome(parseJson, text, { strict: false }) as { value?: unknown };
+        if (!("value" in plain)) return;
+        expect(asDoubles(parseJson(text, lossless))).toStrictEqual(plain.value);
       }),
       { numRuns: 1000 },
     );

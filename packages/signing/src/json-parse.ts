@@ -15,11 +15,18 @@
  * Duplicate keys: the last value wins, as with Python's `json` (Synapse) and `JSON.parse`,
  * so an event with duplicate keys hashes to what Synapse computes for it.
  *
+ * Lossless mode (`{ strict: false, lossless: true }`) keeps every number canonical JSON
+ * cannot carry as a {@link JsonNumberToken} instead of refusing or rounding it, so that a
+ * room 1-5 event holding one can still be verified (hostile-federation T14, §5.3 item 4).
+ * Text without such numbers takes the same `JSON.parse` path as before; text with them is
+ * built by the reference parser.
+ *
  * @module
  */
 
 import type { JsonValue } from "@myelin/types";
 import { MAX_JSON_DEPTH } from "./canonical-json.js";
+import { JsonNumberToken } from "./json-number-token.js";
 
 /** Options for {@link parseJson}. */
 export interface ParseJsonOptions {
@@ -27,9 +34,18 @@ export interface ParseJsonOptions {
    * Strict canonical-JSON numbers (room versions 6+, `RoomVersionRules.strictCanonicalJson`):
    * refuse any number written with a fraction or exponent (`1.0`, `1e3`), as Synapse does.
    * When false (rooms 1-5), such numbers are returned as JavaScript numbers. Integer tokens
-   * outside ±(2^53-1) are refused in both modes (never rounded). Default: `true`.
+   * outside ±(2^53-1) are refused in both modes (never rounded), unless `lossless`.
+   * Default: `true`.
    */
   readonly strict?: boolean;
+  /**
+   * Non-strict mode only (ignored when `strict`, where every number accepted is exact):
+   * return each number with a fraction or exponent, and each integer outside ±(2^53-1), as
+   * a {@link JsonNumberToken} holding its text, instead of a rounded `number` or a refusal.
+   * Floats too large for a double (`1e400`) are still refused (`non-finite`). The result is
+   * typed `JsonValue`, but tokens are objects: see {@link JsonNumberToken}. Default `false`.
+   */
+  readonly lossless?: boolean;
   /** Deepest nesting of arrays/objects accepted. Default {@link MAX_JSON_DEPTH} (512). */
   readonly maxDepth?: number;
 }
@@ -42,7 +58,7 @@ export type JsonParseFailure =
   | "lone-surrogate"
   /** Strict mode: a number with a fraction or exponent. */
   | "non-integer"
-  /** An integer token outside ±(2^53-1). */
+  /** An integer token outside ±(2^53-1) (not in lossless mode). */
   | "integer-out-of-range"
   /** Non-strict mode: a number token too large for a double (`1e400`). */
   | "non-finite"
@@ -74,6 +90,7 @@ interface WellFormedString {
  */
 export function parseJson(text: string, options?: ParseJsonOptions): JsonValue {
   const strict = options?.strict ?? true;
+  const lossless = !strict && options?.lossless === true;
   const maxDepth = options?.maxDepth ?? MAX_JSON_DEPTH;
   if (!(text as unknown as WellFormedString).isWellFormed()) {
     throw new JsonParseError("lone-surrogate", firstLoneSurrogate(text));
@@ -86,7 +103,10 @@ export function parseJson(text: string, options?: ParseJsonOptions): JsonValue {
     parseJsonReference(text, options);
     throw new JsonParseError("syntax", 0, "rejected by JSON.parse");
   }
-  scanTokens(text, strict, maxDepth);
+  if (scanTokens(text, strict, lossless, maxDepth)) {
+    // Some number needs a token: build the value again, keeping their text.
+    return parseJsonReference(text, options);
+  }
   return value;
 }
 
@@ -138,8 +158,11 @@ function checkEscape(text: string, at: number): number {
   throw new JsonParseError("lone-surrogate", at);
 }
 
+// Set by checkNumber (lossless mode) when a number needs a JsonNumberToken.
+let sawTokenNumber = false;
+
 /** Checks the number token at `start` (valid JSON); returns the index after it. */
-function checkNumber(text: string, start: number, strict: boolean): number {
+function checkNumber(text: string, start: number, strict: boolean, lossless: boolean): number {
   let i = start;
   if (text.charCodeAt(i) === 0x2d) i++;
   const digitsStart = i;
@@ -153,12 +176,14 @@ function checkNumber(text: string, start: number, strict: boolean): number {
       c = text.charCodeAt(++i);
     }
     if (!Number.isFinite(Number(text.slice(start, i)))) throw new JsonParseError("non-finite", start);
+    if (lossless) sawTokenNumber = true;
     return i;
   }
   const digits = i - digitsStart;
   // JSON forbids leading zeros, so the digit count orders magnitudes.
   if (digits >= 16 && (digits > 16 || text.slice(digitsStart, i) > MAX_INTEGER_DIGITS)) {
-    throw new JsonParseError("integer-out-of-range", start);
+    if (!lossless) throw new JsonParseError("integer-out-of-range", start);
+    sawTokenNumber = true;
   }
   return i;
 }
@@ -166,9 +191,11 @@ function checkNumber(text: string, start: number, strict: boolean): number {
 /**
  * One pass over text that JSON.parse accepted. String bodies are skipped with indexOf;
  * backslashes are visited in order through a running "next backslash" index, which is
- * valid because in JSON text every backslash lies inside a string.
+ * valid because in JSON text every backslash lies inside a string. Returns whether a
+ * number needs a {@link JsonNumberToken} (lossless mode only).
  */
-function scanTokens(text: string, strict: boolean, maxDepth: number): void {
+function scanTokens(text: string, strict: boolean, lossless: boolean, maxDepth: number): boolean {
+  sawTokenNumber = false;
   const n = text.length;
   let backslash = text.indexOf("\\");
   if (backslash < 0) backslash = n;
@@ -195,7 +222,7 @@ function scanTokens(text: string, strict: boolean, maxDepth: number): void {
       depth--;
       i++;
     } else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
-      i = checkNumber(text, i, strict);
+      i = checkNumber(text, i, strict, lossless);
     } else if (c === 0x74 || c === 0x6e) {
       i += 4; // true, null
     } else if (c === 0x66) {
@@ -204,6 +231,7 @@ function scanTokens(text: string, strict: boolean, maxDepth: number): void {
       i++; // whitespace, ',' or ':'
     }
   }
+  return sawTokenNumber;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -239,6 +267,7 @@ function setMember(object: Record<string, JsonValue>, key: string, value: JsonVa
  */
 export function parseJsonReference(text: string, options?: ParseJsonOptions): JsonValue {
   const strict = options?.strict ?? true;
+  const lossless = !strict && options?.lossless === true;
   const maxDepth = options?.maxDepth ?? MAX_JSON_DEPTH;
   if (!(text as unknown as WellFormedString).isWellFormed()) {
     throw new JsonParseError("lone-surrogate", firstLoneSurrogate(text));
@@ -310,7 +339,7 @@ export function parseJsonReference(text: string, options?: ParseJsonOptions): Js
 
   const isDigit = (c: number): boolean => c >= 0x30 && c <= 0x39;
 
-  const parseNumber = (): number => {
+  const parseNumber = (): number | JsonNumberToken => {
     const start = i;
     if (text.charCodeAt(i) === 0x2d) i++;
     const digitsStart = i;
@@ -342,9 +371,10 @@ export function parseJsonReference(text: string, options?: ParseJsonOptions): Js
       if (strict) throw new JsonParseError("non-integer", start);
       const value = Number(token);
       if (!Number.isFinite(value)) throw new JsonParseError("non-finite", start);
-      return value;
+      return lossless ? new JsonNumberToken(token) : value;
     }
     if (digits >= 16 && (digits > 16 || text.slice(digitsStart, i) > MAX_INTEGER_DIGITS)) {
+      if (lossless) return new JsonNumberToken(token);
       throw new JsonParseError("integer-out-of-range", start);
     }
     return Number(token);
@@ -394,7 +424,8 @@ export function parseJsonReference(text: string, options?: ParseJsonOptions): Js
     } else if (c === 0x22) {
       value = parseString();
     } else if (c === 0x2d || isDigit(c)) {
-      value = parseNumber();
+      // A token stands where the number was; JsonValue has no place for it (see ParseJsonOptions.lossless).
+      value = parseNumber() as JsonValue;
     } else if (c === 0x74) {
       value = literal("true", true);
     } else if (c === 0x66) {

@@ -11,6 +11,7 @@
 
 import type { JsonObject, JsonValue } from "@myelin/types";
 import { decodeBase64, encodeBase64 } from "./base64.js";
+import type { EncodeCanonicalJsonOptions } from "./canonical-json.js";
 import { encodeCanonicalJson } from "./canonical-json.js";
 import { getEd25519Backend } from "./ed25519.js";
 import type { SigningKey } from "./keys.js";
@@ -87,24 +88,24 @@ export function withoutSignaturesAndUnsigned(object: JsonObject): JsonObject {
 }
 
 /** @internal UTF-8 canonical JSON of the object as signed: without `signatures` and `unsigned`. */
-export function signedBytes(object: JsonObject): Uint8Array {
-  return Buffer.from(encodeCanonicalJson(withoutSignaturesAndUnsigned(object)), "utf8");
+export function signedBytes(object: JsonObject, options?: EncodeCanonicalJsonOptions): Uint8Array {
+  return Buffer.from(encodeCanonicalJson(withoutSignaturesAndUnsigned(object), options), "utf8");
 }
 
 /**
  * The unpadded Base64 signature `key` makes over `object` (without its `signatures` and
- * `unsigned`). Does not modify or copy `object`.
+ * `unsigned`). Does not modify or copy `object`. `options` are the encoder's (`compat`).
  *
  * @throws `CanonicalJsonError` when the object is not valid canonical JSON.
  */
-export function computeJsonSignature(object: JsonObject, key: SigningKey): string {
-  return encodeBase64(getEd25519Backend().sign(signedBytes(object), key.seed));
+export function computeJsonSignature(object: JsonObject, key: SigningKey, options?: EncodeCanonicalJsonOptions): string {
+  return encodeBase64(getEd25519Backend().sign(signedBytes(object, options), key.seed));
 }
 
 /**
  * Returns a copy of `object` signed by `entity` with `key`: existing signatures are kept,
  * ours is added (replacing an older one under the same key ID), `unsigned` is kept but not
- * signed. The input is not modified.
+ * signed. The input is not modified. `options` are the encoder's (`compat`).
  *
  * @throws {@link JsonSigningError} if `signatures` exists but is not an object of objects;
  *   `CanonicalJsonError` when the object is not valid canonical JSON.
@@ -113,12 +114,13 @@ export function signJson<T extends JsonObject>(
   object: T,
   entity: string,
   key: SigningKey,
+  options?: EncodeCanonicalJsonOptions,
 ): T & { signatures: Signatures } {
   const existing = object["signatures"];
   if (existing !== undefined && !isJsonObject(existing)) throw new JsonSigningError("malformed-signatures");
   const entry = existing === undefined || !Object.hasOwn(existing, entity) ? undefined : existing[entity];
   if (entry !== undefined && !isJsonObject(entry)) throw new JsonSigningError("malformed-signatures");
-  const signature = computeJsonSignature(object, key);
+  const signature = computeJsonSignature(object, key, options);
   const signatures = { ...existing, [entity]: { ...entry, [key.keyId]: signature } } as Signatures;
   return { ...object, signatures };
 }

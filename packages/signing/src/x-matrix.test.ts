@@ -2,6 +2,8 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { JsonValue } from "@myelin/types";
 import { decodeBase64 } from "./base64.js";
+import { encodeCanonicalJson } from "./canonical-json.js";
+import { parseJson } from "./json-parse.js";
 import vectors from "./fixtures/spec-vectors.json" with { type: "json" };
 import type { KeyLookup, VerifyKey } from "./json-signing.js";
 import { signingKeyFromSeed } from "./keys.js";
@@ -195,5 +197,17 @@ describe("verifyRequest", () => {
 
   it("rejects a body that is not canonical JSON", async () => {
     expect(await verify({ content: { n: 1.5 } })).toMatchObject({ reason: { code: "non-canonical-json" } });
+  });
+
+  it("with compat, verifies a body holding a float and a big integer signed in Synapse's notation", async () => {
+    const content = parseJson('{"pdus": [{"content": {"n": 1e3, "big": 18446744073709551616}}]}', { strict: false, lossless: true });
+    const signed = signRequest({ ...base, content, key, compat: "synapse" });
+    expect(await verify({ header: signed, content, compat: "synapse" })).toMatchObject({ valid: true });
+    // The same bytes as a body Synapse wrote itself (1000.0), parsed by us.
+    const asSynapseWrote = parseJson(encodeCanonicalJson(content, { compat: "synapse" }), { strict: false, lossless: true });
+    expect(await verify({ header: signed, content: asSynapseWrote, compat: "synapse" })).toMatchObject({ valid: true });
+    expect(await verify({ header: signed, content })).toMatchObject({ reason: { code: "non-canonical-json" } });
+    const changed = parseJson('{"pdus": [{"content": {"n": 1e4, "big": 18446744073709551616}}]}', { strict: false, lossless: true });
+    expect(await verify({ header: signed, content: changed, compat: "synapse" })).toMatchObject({ reason: { code: "bad-signature" } });
   });
 });

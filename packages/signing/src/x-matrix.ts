@@ -210,12 +210,18 @@ function requestJson(request: SignedRequest): JsonObject {
 }
 
 /**
- * Signs a federation request and returns the `Authorization` header value.
+ * Signs a federation request and returns the `Authorization` header value. With
+ * `compat: "synapse"`, `JsonNumberToken`s in `content` are signed in Synapse's notation
+ * (send the body text encoded the same way).
  *
  * @throws `CanonicalJsonError` when `content` is not valid canonical JSON.
  */
-export function signRequest(request: SignedRequest & { readonly key: SigningKey }): string {
-  const sig = computeJsonSignature(requestJson(request), request.key);
+export function signRequest(request: SignedRequest & { readonly key: SigningKey; readonly compat?: "synapse" }): string {
+  const sig = computeJsonSignature(
+    requestJson(request),
+    request.key,
+    request.compat === undefined ? undefined : { compat: request.compat },
+  );
   return formatXMatrixHeader({ origin: request.origin, destination: request.destination, key: request.key.keyId, sig });
 }
 
@@ -224,7 +230,7 @@ export type RequestRejection =
   | { readonly code: "malformed-header"; readonly failure: XMatrixHeaderFailure; readonly detail: string }
   /** The header names another server as destination (the spec requires 401). */
   | { readonly code: "wrong-destination"; readonly destination: string }
-  /** The body cannot be encoded as canonical JSON. */
+  /** The body cannot be encoded as canonical JSON (in the `compat` notation, when given). */
   | { readonly code: "non-canonical-json"; readonly detail: string }
   | {
       readonly code: "unsupported-algorithm" | "unknown-key" | "key-expired" | "malformed-signature" | "bad-signature";
@@ -253,6 +259,13 @@ export interface VerifyRequestOptions {
   readonly lookupKey: KeyLookup;
   /** The time (ms) at which `validUntilTs` must still hold. Default: `Date.now()`. */
   readonly now?: number;
+  /**
+   * `"synapse"`: `content` was parsed losslessly and its `JsonNumberToken`s are encoded as
+   * Synapse's `canonicaljson` writes them, which is what Synapse signs: a transaction
+   * carrying a room 1-5 event with a float then authenticates (hostile-federation T14).
+   * Default: canonical JSON only (a token makes the check fail with `non-canonical-json`).
+   */
+  readonly compat?: "synapse";
 }
 
 /**
@@ -295,6 +308,7 @@ export async function verifyRequest(options: VerifyRequestOptions): Promise<Requ
           ? { method: options.method, uri: options.uri, origin, destination: options.destination }
           : { method: options.method, uri: options.uri, origin, destination: options.destination, content: options.content },
       ),
+      options.compat === undefined ? undefined : { compat: options.compat },
     );
   } catch (error) {
     if (error instanceof CanonicalJsonError) {

@@ -16,10 +16,11 @@ import type { CreateRoomOptions, EngineEvent, InitialStateEvent, RoomEngine, Roo
 import { serverOf } from "../engine/index.js";
 import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
-import type { AccessTokenOwner, Storage } from "../storage/storage.js";
+import type { AccessTokenOwner, ChildDepthRange, Storage, TimelinePosition } from "../storage/storage.js";
 import { StorageError } from "../storage/storage.js";
 import { toClientEvent } from "./client-event.js";
-import type { RemoteMembership, RemoteQueries } from "./remote.js";
+import { comparePositions, formatPaginationToken, parsePaginationToken } from "./pagination-token.js";
+import type { RemoteHistory, RemoteMembership, RemoteQueries } from "./remote.js";
 import { federationUnavailable } from "./remote.js";
 import type { Route, RouteRequest, RouteResponse } from "./routing.js";
 import { createRouteHandler } from "./routing.js";
@@ -31,6 +32,8 @@ export const CLIENT_VERSIONS = ["r0.6.1", "v1.1", "v1.2", "v1.3", "v1.4", "v1.5"
 /** Default and largest `limit` of `/messages` (Synapse caps it at 1000 too). */
 const DEFAULT_MESSAGES_LIMIT = 10;
 const MAX_MESSAGES_LIMIT = 1000;
+/** Most backfill rounds one `/messages` request waits for (each places up to 100 events). */
+const MAX_BACKFILL_ROUNDS = 10;
 
 /** Options of {@link createClientApi}. */
 export interface ClientApiOptions {
@@ -41,6 +44,8 @@ export interface ClientApiOptions {
   readonly remoteMembership?: RemoteMembership | undefined;
   /** Remote alias and profile look-ups; without it they answer 404 M_NOT_FOUND. */
   readonly remoteQueries?: RemoteQueries | undefined;
+  /** Older history from other servers for `/messages`; without it, pagination stops at what is stored. */
+  readonly remoteHistory?: RemoteHistory | undefined;
   readonly logger?: Logger;
   readonly now?: () => number;
 }
@@ -287,6 +292,7 @@ export function createClientApi(options: ClientApiOptions): RequestHandler {
 
   const remote = options.remoteMembership;
   const queries = options.remoteQueries;
+  const history = options.remoteHistory;
 
   // ---- helpers (closures over the engine and storage)
 
@@ -330,10 +336,22 @@ export function createClientApi(options: ClientApiOptions): RequestHandler {
     throw federationUnavailable(`room ${roomId} is not known here`);
   }
 
-  /** Servers to try for a remote join or leave: given ones, the inviter's, the room ID's (rooms 1-11). */
+  /**
+   * Servers to try for a remote join or leave, in order: the given ones (`via`,
+   * `server_name`, the alias's), the inviter's when the user has a pending invite (then the
+   * servers of the senders of the invite's stripped state, e.g. the room's creator), the
+   * servers of the member event's sender and of the joined members this server knows of,
+   * and the room ID's server (rooms 1-11; room-12 IDs name none, so an invited user can
+   * join without `via` only thanks to the invite).
+   */
   async function candidateServers(roomId: string, userId: string, given: readonly string[]): Promise<string[]> {
     const servers = [...given];
     if ((await engine.getRoom(roomId)) !== undefined) {
+      const invite = await engine.getPendingInvite(roomId, userId);
+      if (invite !== undefined) {
+        servers.push(serverOf(invite.inviter));
+        for (const entry of invite.inviteRoomState) if (typeof entry["sender"] === "string") servers.push(serverOf(entry["sender"]));
+      }
       const membership = await engine.getMembership(roomId, userId).catch(() => undefined);
       if (membership !== undefined) servers.push(serverOf(membership.event.stored.sender));
       for (const server of await engine.getJoinedServers(roomId)) servers.push(server);
@@ -401,9 +419,17 @@ export function createClientApi(options: ClientApiOptions): RequestHandler {
   }
 
   /**
-   * `GET /messages` (message_pagination.yaml). Tokens are `s<N>`: the position just after
-   * stream ordering N. Going back from `s<N>` returns events at or below N; going forward,
-   * events above N. `end` is left out once the page comes back short (no more events).
+   * `GET /messages` (message_pagination.yaml), in the room's topological order (by depth,
+   * then stream ordering), as Synapse paginates: stream order alone would list history
+   * backfilled after a rejoin before the events this server received live during an earlier
+   * membership. Tokens are `t<depth>_<stream>`, the place just after that event (see
+   * ./pagination-token.ts; `s<N>` tokens of earlier versions are still read). Going back
+   * from a token returns the events at or before it; going forward, those after it. `end`
+   * is left out once the page comes back short (no more events).
+   *
+   * Going back, the server first fetches older history from the room's other servers
+   * (`RemoteHistory.backfill`) when the page may have a gap (see {@link gapDepths}), so
+   * that a client paging back sees each event once, in the room's order.
    */
   async function messages(request: RouteRequest): Promise<RouteResponse> {
     const owner = await user(request);
@@ -423,26 +449,91 @@ export function createClientApi(options: ClientApiOptions): RequestHandler {
       throw new MatrixError("M_FORBIDDEN", `You are not in room ${roomId}`);
     }
     const fromText = request.query["from"];
-    const from = fromText === undefined ? (dir === "b" ? await engine.getMaxStream(roomId) : 0) : parseToken(fromText, "from");
-    const to = request.query["to"] === undefined ? undefined : parseToken(request.query["to"], "to");
+    const toText = request.query["to"];
+    const from = fromText === undefined ? await defaultStart(roomId, dir) : await readToken(roomId, fromText, "from");
+    const to = toText === undefined ? undefined : await readToken(roomId, toText, "to");
 
-    const page = await engine.getTimeline(roomId, { dir, limit, fromStream: dir === "b" ? from + 1 : from });
+    const query = { dir, limit, ...(from === undefined ? {} : { from }) } as const;
+    let page = await engine.getTimeline(roomId, query);
+    if (dir === "b" && to === undefined && history !== undefined && limit > 0) {
+      // Each round places up to 100 events, by depth; stop once no gap can reach this page.
+      for (let round = 0; round < MAX_BACKFILL_ROUNDS; round++) {
+        const childDepths = await gapDepths(roomId, from, page, limit);
+        if (childDepths === undefined) break;
+        let placed: number;
+        try {
+          placed = await history.backfill(roomId, { childDepths });
+        } catch (error) {
+          logger.warn("backfill failed", { roomId, error: (error as Error).message });
+          break;
+        }
+        if (placed === 0) break;
+        page = await engine.getTimeline(roomId, query);
+      }
+    }
     let events = page;
     let reachedTo = false;
     if (to !== undefined) {
       events = page.filter((event) => {
-        const position = event.stored.streamOrdering ?? 0;
-        return dir === "b" ? position > to : position <= to;
+        const order = comparePositions(positionOf(event), to);
+        return dir === "b" ? order > 0 : order <= 0;
       });
       reachedTo = events.length < page.length;
     }
     const last = events.at(-1);
-    const body: JsonObject = { start: token(from), chunk: await formatEvents(await engine.filterEventsForUser(owner.userId, events)) };
+    const start = fromText ?? formatPaginationToken(from ?? { depth: 0, stream: 0 });
+    const body: JsonObject = { start, chunk: await formatEvents(await engine.filterEventsForUser(owner.userId, events)) };
     if (page.length === limit && limit > 0 && !reachedTo && last !== undefined) {
-      const position = last.stored.streamOrdering ?? 0;
-      body["end"] = token(dir === "b" ? position - 1 : position);
+      const position = positionOf(last);
+      // Going back, the next page starts just before the last event; forward, just after it.
+      body["end"] = formatPaginationToken(dir === "b" ? { depth: position.depth, stream: position.stream - 1 } : position);
     }
     return ok(body);
+  }
+
+  /**
+   * Where a page without `from` starts: after the newest event going back, before the
+   * oldest going forward; `undefined` (no bound) when the timeline is empty.
+   */
+  async function defaultStart(roomId: string, dir: "b" | "f"): Promise<TimelinePosition | undefined> {
+    const [edge] = await engine.getTimeline(roomId, { dir, limit: 1 });
+    if (edge === undefined) return undefined;
+    const position = positionOf(edge);
+    return dir === "b" ? position : { depth: position.depth, stream: position.stream - 1 };
+  }
+
+  /** The position a `from` or `to` token names; `M_INVALID_PARAM` if it is not one of ours. */
+  async function readToken(roomId: string, text: string, name: string): Promise<TimelinePosition> {
+    const token = parsePaginationToken(text);
+    if (token === undefined) throw new MatrixError("M_INVALID_PARAM", `${name} is not a pagination token of this server`);
+    if (token.kind === "topological") return token.position;
+    // `s<N>` (stream order) placed the events up to stream ordering N before it. The
+    // topological place after all of them is (their greatest depth, N), as Synapse turns a
+    // stream token into a topological one for backward pagination.
+    const depth = await storage.transaction((tx) => tx.getMaxDepthUpToStream(roomId, token.stream));
+    return { depth: depth ?? Number.MIN_SAFE_INTEGER, stream: token.stream };
+  }
+
+  /**
+   * The depths of the timeline events whose missing prev events (backward extremities)
+   * could belong on a backward page, or `undefined` if no such gap exists. Backfilled events
+   * are placed by depth, and the missing ancestors of an event at depth c are at depth
+   * c - 1 or less; those at the depth of a stored event sort below it (their stream
+   * orderings are below all others). So a gap can reach the page, which spans from `from`
+   * down to its last event, only if c <= from.depth + 1 and, when the page is full (it did
+   * not reach the start of the stored timeline), c >= the last event's depth + 2. Synapse
+   * likewise backfills before a page only from the extremities at or below the depth it
+   * pages from; gaps above it cannot appear below the client's position.
+   */
+  async function gapDepths(roomId: string, from: TimelinePosition | undefined, page: readonly EngineEvent[], limit: number): Promise<ChildDepthRange | undefined> {
+    const last = page.at(-1);
+    const range: ChildDepthRange = {
+      ...(from === undefined ? {} : { max: from.depth + 1 }),
+      ...(page.length < limit || last === undefined ? {} : { min: last.stored.depth + 2 }),
+    };
+    if (range.min !== undefined && range.max !== undefined && range.min > range.max) return undefined;
+    const gaps = await storage.transaction((tx) => tx.getBackwardExtremities(roomId, 1, range));
+    return gaps.length === 0 ? undefined : range;
   }
 
   async function aliasServers(roomId: string): Promise<string[]> {
@@ -536,14 +627,9 @@ function txnKey(request: RouteRequest, endpoint: string, target: string): string
   return JSON.stringify([endpoint, request.params["roomId"], target, request.params["txnId"]]);
 }
 
-function parseToken(text: string, name: string): number {
-  const match = /^s(\d{1,15})$/.exec(text);
-  if (match === null) throw new MatrixError("M_INVALID_PARAM", `${name} is not a pagination token of this server`);
-  return Number(match[1]);
-}
-
-function token(position: number): string {
-  return `s${Math.max(0, position)}`;
+/** An event's place in the timeline order (timeline events always have a stream ordering). */
+function positionOf(event: EngineEvent): TimelinePosition {
+  return { depth: event.stored.depth, stream: event.stored.streamOrdering ?? 0 };
 }
 
 function isObject(value: JsonValue | undefined): value is JsonObject {

@@ -1,7 +1,7 @@
 /**
  * What the client API needs from federation, as interfaces the federation layer implements:
- * joining, inviting and leaving through other servers, and looking up remote aliases and
- * profiles. Until one is plugged in, these operations answer `404 M_NOT_FOUND` saying that
+ * joining, inviting and leaving through other servers, fetching older history, and looking
+ * up remote aliases and profiles. Until one is plugged in, these operations answer `404 M_NOT_FOUND` saying that
  * federation is not available.
  *
  * @module
@@ -9,6 +9,7 @@
 
 import type { JsonObject } from "@myelin/types";
 import { MatrixError } from "@myelin/types";
+import type { ChildDepthRange } from "../storage/storage.js";
 
 /**
  * Membership changes that need another server (server-server "Joining Rooms", "Inviting to
@@ -38,6 +39,19 @@ export interface RemoteMembership {
    * `send_leave` through `servers`.
    */
   leave(request: { readonly roomId: string; readonly userId: string; readonly servers: readonly string[]; readonly content: JsonObject }): Promise<{ readonly eventId: string }>;
+}
+
+/** History this server does not hold (server-server "Backfilling and retrieving missing events"). */
+export interface RemoteHistory {
+  /**
+   * Fetches events older than the room's timeline from other servers in the room and places
+   * them in it by depth, below the events that cite them (so `/messages` going backwards
+   * finds them next). With `childDepths`, starts only from the gaps (backward extremities)
+   * cited by timeline events of a depth in that range. Resolves with how many were placed:
+   * 0 when the timeline already reaches the room's creation, or when no server would give
+   * more.
+   */
+  backfill(roomId: string, options?: { readonly childDepths?: ChildDepthRange | undefined }): Promise<number>;
 }
 
 /** Look-ups on other servers (server-server "Querying for information"). */

@@ -5,16 +5,18 @@
  * @module
  */
 
-export { MAX_PREV_EVENTS_FOR_NEW_EVENT, RoomEngine, redactsOf } from "./room-engine.js";
+export { MAX_PREV_EVENTS_FOR_NEW_EVENT, RoomEngine, STRIPPED_STATE_TYPES, redactsOf } from "./room-engine.js";
 export type {
   CreatedRoom,
   EngineEvent,
   EventTemplate,
   IncomingEventInput,
   IncomingOutcome,
+  InviteInput,
   LocalEventInput,
   MembershipOptions,
   OutliersOutcome,
+  PendingInvite,
   PersistHook,
   PersistListener,
   PersistedEvent,

@@ -352,6 +352,43 @@ describe("local membership", () => {
   });
 });
 
+describe("pending invites", () => {
+  it("come from the current state in a room we are in, and end when the user joins", async () => {
+    const server = await openServer();
+    const room = await server.engine.createRoom({ creator: ALICE, preset: "private_chat", roomVersion: "11", name: "Secret" });
+    await server.engine.invite(room.roomId, ALICE, BOB);
+    const invites = await server.engine.getPendingInvites(BOB);
+    expect(invites.map((i) => [i.roomId, i.inviter, i.userId])).toEqual([[room.roomId, ALICE, BOB]]);
+    expect(invites[0]?.inviteRoomState.map((e) => e["type"])).toEqual(["m.room.create", "m.room.join_rules", "m.room.name"]);
+    expect(await server.engine.getPendingInvites(CAROL)).toEqual([]);
+    await server.engine.join(room.roomId, BOB);
+    expect(await server.engine.getPendingInvites(BOB)).toEqual([]);
+  });
+
+  it("keep an invite received from another server for a room we are not in, until it is answered", async () => {
+    const resident = await openServer(REMOTE_HS);
+    const server = await openServer(HS);
+    const room = await resident.engine.createRoom({ creator: ROB, preset: "private_chat", roomVersion: "12", name: "Elsewhere" });
+    const built = await resident.engine.buildLocalEvent({ roomId: room.roomId, sender: ROB, type: "m.room.member", stateKey: CAROL, content: { membership: "invite" } });
+    const cosigned = signEvent(built.pdu, HS, server.key, built.rules);
+    const stripped = await resident.engine.getStrippedState(room.roomId);
+    expect(stripped.map((e) => e["type"])).toEqual(["m.room.create", "m.room.join_rules", "m.room.name"]);
+    await server.engine.recordInvite({ roomId: room.roomId, roomVersion: "12", eventId: built.eventId, pdu: cosigned, inviteRoomState: stripped });
+    expect((await server.engine.getRoom(room.roomId))?.creator).toBe(ROB);
+    const invite = await server.engine.getPendingInvite(room.roomId, CAROL);
+    expect(invite).toMatchObject({ roomId: room.roomId, roomVersion: "12", inviter: ROB, userId: CAROL, inviteRoomState: stripped });
+    expect(invite?.event.stored.outlier).toBe(true);
+    expect((await server.engine.getPendingInvites(CAROL)).map((i) => i.event.eventId)).toEqual([built.eventId]);
+    // Recording it twice changes nothing; an invite for a user of another server is refused.
+    await server.engine.recordInvite({ roomId: room.roomId, roomVersion: "12", eventId: built.eventId, pdu: cosigned, inviteRoomState: stripped });
+    expect(await server.engine.getPendingInvites(CAROL)).toHaveLength(1);
+    const foreign = await resident.engine.buildLocalEvent({ roomId: room.roomId, sender: ROB, type: "m.room.member", stateKey: `@zed:${REMOTE_HS}`, content: { membership: "invite" } });
+    expect(await forbidden(server.engine.recordInvite({ roomId: room.roomId, roomVersion: "12", eventId: foreign.eventId, pdu: foreign.pdu, inviteRoomState: [] }))).toBe("400 M_BAD_JSON");
+    await server.engine.forgetPendingInvite(room.roomId, CAROL);
+    expect(await server.engine.getPendingInvite(room.roomId, CAROL)).toBeUndefined();
+  });
+});
+
 describe("redaction", () => {
   it("puts redacts at the top level in rooms 1-10 and in the content from room 11", async () => {
     const server = await openServer();
@@ -574,6 +611,64 @@ describe("received events (federation)", () => {
       const hello = await joiner.engine.sendLocalEvent({ roomId: room.roomId, sender: ALICE, type: "m.room.message", content: { body: "hello" } });
       expect(await resident.engine.persistIncomingEvent({ roomId: room.roomId, pdu: hello.pdu, eventId: hello.eventId })).toMatchObject({ outcome: "persisted", softFailed: false });
     }
+  });
+
+  it("places a backfilled event below the timeline, leaving the heads, the current state and the listeners alone", async () => {
+    const resident = await openServer(REMOTE_HS);
+    const joiner = await openServer(HS);
+    const room = await resident.engine.createRoom({ creator: ROB, preset: "public_chat", roomVersion: "10" });
+    const history = [];
+    for (const body of ["one", "two"]) history.push(await resident.engine.sendLocalEvent({ roomId: room.roomId, sender: ROB, type: "m.room.message", content: { body } }));
+    const template = await resident.engine.buildEventTemplate({ roomId: room.roomId, type: "m.room.member", sender: ALICE, stateKey: ALICE, content: { membership: "join" } });
+    const join = signAs(template.pdu, getRoomVersion("10"), HS, joiner.key);
+    await resident.engine.persistIncomingEvent({ roomId: room.roomId, ...join });
+    const stateBefore = (await resident.engine.getStateBefore(join.eventId)) as Map<string, string>;
+    const chain = await resident.engine.getAuthChainIds([...stateBefore.values()]);
+    const shipped = await resident.engine.getEvents([...new Set([...stateBefore.values(), ...chain])]);
+    await joiner.engine.registerRoom({ roomId: room.roomId, roomVersion: "10", creator: ROB });
+    await joiner.engine.persistOutliers(room.roomId, [...shipped.values()].map((e) => ({ pdu: e.pdu, eventId: e.eventId })));
+    await joiner.engine.persistIncomingEvent({ roomId: room.roomId, ...join, stateBefore });
+    const heads = await joiner.engine.getForwardExtremities(room.roomId);
+    const current = await joiner.engine.getCurrentStateIds(room.roomId);
+    const seen: string[] = [];
+    joiner.engine.onEventPersisted((event) => seen.push(event.eventId));
+
+    // "two" is the join's prev: its state is the state before the join.
+    const two = history[1] as EngineEvent;
+    const lowest = await joiner.storage.transaction((tx) => tx.reserveBackfillOrderings(1));
+    const outcome = await joiner.engine.persistIncomingEvent({ roomId: room.roomId, pdu: two.pdu, eventId: two.eventId, stateBefore, backfilled: { streamOrdering: lowest } });
+    expect(outcome).toMatchObject({ outcome: "persisted", softFailed: false });
+    expect((await joiner.engine.getEvent(two.eventId))?.stored.streamOrdering).toBe(lowest);
+    expect((await joiner.engine.getTimeline(room.roomId, { dir: "f", limit: 10 })).map((e) => e.eventId)).toEqual([two.eventId, join.eventId]);
+    expect(await joiner.engine.getForwardExtremities(room.roomId)).toEqual(heads);
+    expect(await joiner.engine.getCurrentStateIds(room.roomId)).toEqual(current);
+    expect(seen).toEqual([]);
+  });
+
+  it("builds a restricted-join template naming one of our users as authoriser, counting our signature as coming", async () => {
+    const server = await openServer();
+    const remoteKey = generateSigningKey();
+    const rules = getRoomVersion("10");
+    const lobby = await server.engine.createRoom({ creator: ALICE, preset: "public_chat", roomVersion: "10" });
+    const inner = await server.engine.createRoom({
+      creator: ALICE,
+      preset: "private_chat",
+      roomVersion: "10",
+      initialState: [{ type: "m.room.join_rules", state_key: "", content: { join_rule: "restricted", allow: [{ type: "m.room_membership", room_id: lobby.roomId }] } }],
+    });
+    const draft = { roomId: inner.roomId, type: "m.room.member", sender: ROB, stateKey: ROB };
+    const template = await server.engine.buildEventTemplate({ ...draft, content: { membership: "join", join_authorised_via_users_server: ALICE } });
+    expect(template.pdu["content"]).toEqual({ membership: "join", join_authorised_via_users_server: ALICE });
+    // Our server cannot stand in for another server's authoriser, nor authorise without power.
+    expect(await forbidden(server.engine.buildEventTemplate({ ...draft, content: { membership: "join", join_authorised_via_users_server: `@eve:elsewhere.test` } }))).toBe("403 M_FORBIDDEN");
+    expect(await forbidden(server.engine.buildEventTemplate({ ...draft, content: { membership: "join" } }))).toBe("403 M_FORBIDDEN");
+    // Signed by the joiner, then by us at send_join, the join is accepted.
+    const signed = signAs(template.pdu, rules, REMOTE_HS, remoteKey);
+    const countersigned = signEvent(signed.pdu, HS, server.key, rules);
+    expect(Object.keys(countersigned.signatures).sort()).toEqual([HS, REMOTE_HS].sort());
+    const outcome = await server.engine.persistIncomingEvent({ roomId: inner.roomId, pdu: countersigned, eventId: computeEventId(countersigned, rules) });
+    expect(outcome).toMatchObject({ outcome: "persisted", softFailed: false });
+    expect((await server.engine.getMembership(inner.roomId, ROB))?.membership).toBe("join");
   });
 
   it("stores as rejected an outlier its auth events refuse, and one marked rejected on the caller's say-so", async () => {

@@ -19,7 +19,7 @@ import type { JsonObject, JsonValue, RoomVersionRules } from "@myelin/types";
 import { DEFAULT_ROOM_VERSION, MatrixError, findRoomVersion, getRoomVersion } from "@myelin/types";
 import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
-import type { RoomRow, Storage, StorageTx, StoredEvent } from "../storage/storage.js";
+import type { PendingInviteRow, RoomRow, Storage, StorageTx, StoredEvent, TimelinePosition } from "../storage/storage.js";
 import type { BuiltEvent, EventDraft, EventReference } from "./build-event.js";
 import { buildEvent, depthAfter, newLegacyRoomId } from "./build-event.js";
 import type { CreateRoomOptions } from "./create-room.js";
@@ -34,6 +34,20 @@ import { canServerSeeEvent, canUserSeeEvent, membershipIn, serverOf } from "./vi
  * Synapse cites up to 10 (`get_prev_events_for_room`); the PDU format allows 20.
  */
 export const MAX_PREV_EVENTS_FOR_NEW_EVENT = 10;
+
+/**
+ * State shown to a user invited to or knocking on a room (client-server "Stripped state":
+ * what a client needs to show the room).
+ */
+export const STRIPPED_STATE_TYPES: readonly string[] = [
+  "m.room.create",
+  "m.room.join_rules",
+  "m.room.name",
+  "m.room.avatar",
+  "m.room.canonical_alias",
+  "m.room.encryption",
+  "m.room.topic",
+];
 
 const CREATE_KEY = stateKey("m.room.create", "");
 const POWER_KEY = stateKey("m.room.power_levels", "");
@@ -120,6 +134,14 @@ export interface IncomingEventInput {
    * the states after the event's `prev_events`.
    */
   readonly stateBefore?: ReadonlyMap<StateKey, string> | undefined;
+  /**
+   * A historical event fetched with `/backfill`: given this stream ordering (reserved with
+   * `StorageTx.reserveBackfillOrderings`, below every one so far) rather than the newest
+   * one; the timeline, ordered by depth first, places it by its depth. History is not news: it is not checked against the current
+   * state (never soft-failed), leaves the forward extremities and the current state alone,
+   * and is not handed to the persist hooks (there is nothing to send) nor to listeners.
+   */
+  readonly backfilled?: { readonly streamOrdering: number } | undefined;
 }
 
 /** What {@link RoomEngine.persistIncomingEvent} did. */
@@ -152,6 +174,38 @@ export interface EventTemplate {
   readonly roomVersion: string;
   /** The event without `hashes`, `signatures` (and without `event_id` in rooms 1-2). */
   readonly pdu: JsonObject;
+}
+
+/**
+ * A local user's invite that has not been answered: received from another server through
+ * federation `/invite` (the room may be unknown here but for it), or made in a room we are
+ * in (then the room's current state says `invite`).
+ */
+export interface PendingInvite {
+  readonly roomId: string;
+  readonly roomVersion: string;
+  /** The invited local user. */
+  readonly userId: string;
+  /** Who invited (the invite's sender); their server can be asked to join or reject through. */
+  readonly inviter: string;
+  /** The invite event. */
+  readonly event: EngineEvent;
+  /**
+   * The room's stripped state shown with the invite (`invite_room_state`): what the inviting
+   * server sent, or for a room we are in, {@link RoomEngine.getStrippedState}.
+   */
+  readonly inviteRoomState: readonly JsonObject[];
+}
+
+/** What {@link RoomEngine.recordInvite} stores. */
+export interface InviteInput {
+  readonly roomId: string;
+  readonly roomVersion: string;
+  readonly eventId: string;
+  /** The invite as signed by both servers (without `unsigned`). */
+  readonly pdu: JsonObject;
+  /** The stripped state the inviting server sent (already sanitised). */
+  readonly inviteRoomState: readonly JsonObject[];
 }
 
 /** Membership changes one local user makes (reason is copied into the member event). */
@@ -449,6 +503,122 @@ export class RoomEngine {
   }
 
   // ---------------------------------------------------------------------------------------
+  // Invites
+
+  /**
+   * Stores an invite of a local user received from another server (federation `/invite`),
+   * in one transaction: the room is registered if unknown (so the invite has a room), the
+   * invite kept as an outlier with the stripped state in `unsigned.invite_room_state` (the
+   * inviting server sends it again through `/send` if we are in the room, which places it
+   * in the DAG), and recorded as the user's pending invite.
+   */
+  async recordInvite(input: InviteInput): Promise<void> {
+    const rules = getRoomVersion(input.roomVersion);
+    const view = toRoomEvent(input.pdu, { rules, eventId: input.eventId });
+    const target = view.state_key;
+    if (view.type !== "m.room.member" || target === undefined || view.content["membership"] !== "invite") {
+      throw new MatrixError("M_BAD_JSON", "not an invite");
+    }
+    if (!this.isLocalUser(target)) throw new MatrixError("M_BAD_JSON", `${target} is not a user of this server`);
+    const create = input.inviteRoomState.find((e) => e["type"] === "m.room.create" && e["state_key"] === "");
+    const creator = typeof create?.["sender"] === "string" ? create["sender"] : view.sender;
+    const stored: JsonObject = { ...input.pdu, unsigned: { invite_room_state: [...input.inviteRoomState] } };
+    await this.storage.transaction(async (tx) => {
+      if ((await tx.getRoom(input.roomId)) === undefined) {
+        await tx.insertRoom({ roomId: input.roomId, roomVersion: rules.id, creator, createdTs: this.now() });
+      }
+      if (!(await tx.hasEvents([input.eventId])).has(input.eventId)) {
+        await tx.insertEvent({ ...rowFieldsOf(stored, view, serializeLenient(stored)), roomId: input.roomId, outlier: true, receivedTs: this.now() });
+      }
+      await tx.putPendingInvite({
+        roomId: input.roomId,
+        userId: target,
+        eventId: input.eventId,
+        sender: view.sender,
+        roomState: JSON.stringify(input.inviteRoomState),
+        receivedTs: this.now(),
+      });
+    });
+  }
+
+  /**
+   * A local user's unanswered invite to a room, or `undefined`. An invite received over
+   * federation counts until the user joins, rejects it or a later membership of theirs is
+   * known here; in a room we are in, the current state decides.
+   */
+  async getPendingInvite(roomId: string, userId: string): Promise<PendingInvite | undefined> {
+    return this.storage.transaction(async (tx) => {
+      const row = await tx.getPendingInvite(roomId, userId);
+      const room = await tx.getRoom(roomId);
+      if (room === undefined) return undefined;
+      return this.pendingInviteIn(tx, room, userId, row);
+    });
+  }
+
+  /** A local user's unanswered invites (see {@link RoomEngine.getPendingInvite}), by room ID. */
+  async getPendingInvites(userId: string): Promise<PendingInvite[]> {
+    return this.storage.transaction(async (tx) => {
+      const rows = new Map((await tx.listPendingInvites(userId)).map((row) => [row.roomId, row]));
+      const invites: PendingInvite[] = [];
+      // A scan of every room, as getJoinedRooms: fine for the reference server's scale.
+      for (const room of await tx.listRooms()) {
+        const invite = await this.pendingInviteIn(tx, room, userId, rows.get(room.roomId));
+        if (invite !== undefined) invites.push(invite);
+      }
+      return invites;
+    });
+  }
+
+  /** Forgets a local user's invite received over federation (answered through another server). */
+  async forgetPendingInvite(roomId: string, userId: string): Promise<void> {
+    await this.storage.transaction((tx) => tx.deletePendingInvite(roomId, userId));
+  }
+
+  /**
+   * The room's stripped state (client-server "Stripped state"): the current state events of
+   * {@link STRIPPED_STATE_TYPES}, as full PDUs (v1.16: invite and knock room state entries
+   * are PDUs). Empty when the room has no current state here.
+   */
+  async getStrippedState(roomId: string): Promise<JsonObject[]> {
+    return this.storage.transaction(async (tx) => (await this.strippedStateIn(await this.readerFor(tx, roomId))).map((e) => e.pdu));
+  }
+
+  private async strippedStateIn(reader: RoomReader): Promise<EngineEvent[]> {
+    const { state } = await reader.currentState();
+    const events = await this.eventsOf(reader, STRIPPED_STATE_TYPES.flatMap((type) => state.get(stateKey(type, "")) ?? []));
+    // Every room's create event is in its state; should it be missing, room 12 names it by the room ID.
+    if (reader.rules.auth.privilegedCreators && !events.some((e) => e.stored.type === "m.room.create")) {
+      const create = await reader.row(`$${reader.roomId.slice(1)}`);
+      if (create !== undefined) events.unshift(await this.engineEvent(reader, create));
+    }
+    return events;
+  }
+
+  /**
+   * The user's pending invite in one room: the current state's when it says `invite`;
+   * else the federation invite `row`, unless a membership of the user at least as deep as
+   * it is in the current state (the user joined, left or was invited again since).
+   */
+  private async pendingInviteIn(tx: StorageTx, room: RoomRow, userId: string, row: PendingInviteRow | undefined): Promise<PendingInvite | undefined> {
+    const reader = new RoomReader(tx, room.roomId, getRoomVersion(room.roomVersion));
+    const { state } = await reader.currentState();
+    const currentId = state.get(stateKey("m.room.member", userId));
+    const current = currentId === undefined ? undefined : await reader.row(currentId);
+    const base = { roomId: room.roomId, roomVersion: room.roomVersion, userId };
+    if (current !== undefined && (await reader.event(current.eventId))?.content["membership"] === "invite") {
+      const event = await this.engineEvent(reader, current);
+      const fromRow = row?.eventId === current.eventId ? parseRoomState(row.roomState) : undefined;
+      const inviteRoomState = fromRow ?? (await this.strippedStateIn(reader)).map((e) => e.pdu);
+      return { ...base, inviter: current.sender, event, inviteRoomState };
+    }
+    if (row === undefined) return undefined;
+    const invite = await reader.row(row.eventId);
+    if (invite === undefined) return undefined;
+    if (current !== undefined && (current.eventId === invite.eventId || current.depth >= invite.depth)) return undefined;
+    return { ...base, inviter: row.sender, event: await this.engineEvent(reader, invite), inviteRoomState: parseRoomState(row.roomState) };
+  }
+
+  // ---------------------------------------------------------------------------------------
   // Events for federation
 
   /**
@@ -484,7 +654,11 @@ export class RoomEngine {
   /**
    * An unsigned event for a remote user, built on the current room heads (federation
    * `make_join` / `make_leave` / `make_knock`): `prev_events`, `auth_events`, `depth`,
-   * `origin_server_ts`. The engine checks that the event would pass the auth rules now.
+   * `origin_server_ts`. The engine checks that the event would pass the auth rules now,
+   * counting it as signed by the sender's server (which signs it before `send_*`) and by
+   * ours: a restricted join naming one of our users in `join_authorised_via_users_server`
+   * gets our signature at `send_join` (rooms v8 auth rule 4.3.2; server-server
+   * "Restricted rooms").
    *
    * @throws `MatrixError` `M_NOT_FOUND` (room unknown), `M_FORBIDDEN` (the auth rules would refuse it).
    */
@@ -507,7 +681,7 @@ export class RoomEngine {
       };
       if (draft.stateKey !== undefined) pdu["state_key"] = draft.stateKey;
       const view = toRoomEvent(pdu, { rules, eventId: v1 ? `$template:${serverOf(draft.sender)}` : "$template" });
-      const decision = await this.authorise(reader, view, authIds, before.state);
+      const decision = await this.authorise(reader, view, authIds, before.state, [serverOf(draft.sender), this.serverName]);
       if (!decision.allowed) throw new MatrixError("M_FORBIDDEN", decision.message);
       return { roomVersion: rules.id, pdu };
     });
@@ -633,8 +807,9 @@ export class RoomEngine {
       let decision = await this.authoriseAgainstAuthEvents(reader, view);
       if (decision.allowed) decision = await this.authoriseAgainstState(reader, view, before);
       const current = await reader.currentState();
+      const placement = input.backfilled?.streamOrdering;
       let softFailed = false;
-      if (decision.allowed && current.groupId !== undefined && !sameState(current.state, before)) {
+      if (placement === undefined && decision.allowed && current.groupId !== undefined && !sameState(current.state, before)) {
         softFailed = !(await this.authoriseAgainstState(reader, view, current.state)).allowed;
       }
       const groupBefore = await reader.saveState(before, current.groupId);
@@ -645,15 +820,22 @@ export class RoomEngine {
       };
       const row =
         existing === undefined
-          ? await tx.insertEvent({ ...rowFieldsOf(input.pdu, view, input.json), roomId: input.roomId, ...fields, outlier: false, receivedTs: this.now() })
-          : await tx.updateEvent(input.eventId, { ...fields, outlier: false, streamOrdering: "assign" });
+          ? await tx.insertEvent({
+              ...rowFieldsOf(input.pdu, view, input.json),
+              roomId: input.roomId,
+              ...fields,
+              outlier: false,
+              receivedTs: this.now(),
+              ...(placement === undefined ? {} : { streamOrdering: placement }),
+            })
+          : await tx.updateEvent(input.eventId, { ...fields, outlier: false, streamOrdering: placement ?? "assign" });
       reader.remember(row, input.pdu);
-      if (decision.allowed && !softFailed) await this.advanceHeads(reader, row, current.groupId);
-      const persisted = await this.afterPersist(tx, reader, row, input.pdu, decision.allowed);
+      if (decision.allowed && !softFailed && placement === undefined) await this.advanceHeads(reader, row, current.groupId);
+      const persisted = await this.afterPersist(tx, reader, row, input.pdu, decision.allowed && placement === undefined);
       if (!decision.allowed) return { outcome: "rejected", event: persisted, decision };
       return { outcome: "persisted", event: persisted, softFailed };
     });
-    if (outcome.outcome === "persisted") this.emit([outcome.event]);
+    if (outcome.outcome === "persisted" && input.backfilled === undefined) this.emit([outcome.event]);
     return outcome;
   }
 
@@ -862,17 +1044,18 @@ export class RoomEngine {
   }
 
   /**
-   * A page of the room's timeline (accepted events in stream order, soft-failed and rejected
-   * ones left out): `fromStream` is exclusive; `"b"` goes back from it (default newest),
-   * `"f"` forward (default oldest).
+   * A page of the room's timeline (accepted events in topological order, by depth then
+   * stream ordering; soft-failed and rejected ones left out): `"b"` goes back from `from`
+   * (default the newest), `"f"` forward from it (default the oldest). See
+   * {@link TimelinePosition}.
    */
-  async getTimeline(roomId: string, query: { readonly fromStream?: number | undefined; readonly dir: "b" | "f"; readonly limit: number }): Promise<EngineEvent[]> {
+  async getTimeline(roomId: string, query: { readonly from?: TimelinePosition | undefined; readonly dir: "b" | "f"; readonly limit: number }): Promise<EngineEvent[]> {
     return this.storage.transaction(async (tx) => {
       const reader = await this.readerFor(tx, roomId);
       const rows = await tx.getRoomTimeline(roomId, {
         dir: query.dir,
         limit: query.limit,
-        ...(query.fromStream === undefined ? {} : { fromStream: query.fromStream }),
+        ...(query.from === undefined ? {} : { from: query.from }),
       });
       const events: EngineEvent[] = [];
       for (const row of rows) events.push(await this.engineEvent(reader, row));
@@ -899,9 +1082,9 @@ export class RoomEngine {
       const reader = await this.readerFor(tx, roomId);
       const wanted = new Set(eventIds);
       const found = new Map<string, EngineEvent>();
-      let fromStream: number | undefined;
+      let from: TimelinePosition | undefined;
       for (;;) {
-        const page = await tx.getRoomTimeline(roomId, { dir: "f", limit: 500, ...(fromStream === undefined ? {} : { fromStream }) });
+        const page = await tx.getRoomTimeline(roomId, { dir: "f", limit: 500, ...(from === undefined ? {} : { from }) });
         for (const row of page) {
           if (row.type !== "m.room.redaction") continue;
           const view = await reader.event(row.eventId);
@@ -911,7 +1094,7 @@ export class RoomEngine {
         }
         const last = page.at(-1);
         if (page.length < 500 || last?.streamOrdering == null) break;
-        fromStream = last.streamOrdering;
+        from = { depth: last.depth, stream: last.streamOrdering };
       }
       return found;
     });
@@ -1188,12 +1371,18 @@ export class RoomEngine {
     return checkAuthAgainstState(view, authState, reader.rules, { createEvent, isRejected: (id) => reader.isRejected(id) });
   }
 
-  /** Auth for a local event: against the auth events selected from the state before it. */
-  private async authorise(reader: RoomReader, view: RoomEvent, authIds: readonly string[], before: StateMap): Promise<AuthDecision> {
+  /**
+   * Auth for a local event: against the auth events selected from the state before it.
+   * `signedBy`: servers counted as having signed it (a template nobody has signed yet).
+   */
+  private async authorise(reader: RoomReader, view: RoomEvent, authIds: readonly string[], before: StateMap, signedBy?: readonly string[]): Promise<AuthDecision> {
     const authEvents = await reader.events(authIds);
     const createEvent = await this.createEventOf(reader, before);
-    const decision = checkAuth(view, authEvents.values(), reader.rules, { createEvent, isRejected: (id) => reader.isRejected(id) });
-    return decision;
+    return checkAuth(view, authEvents.values(), reader.rules, {
+      createEvent,
+      isRejected: (id) => reader.isRejected(id),
+      ...(signedBy === undefined ? {} : { isSignedBy: (_event: RoomEvent, server: string) => signedBy.includes(server) }),
+    });
   }
 }
 
@@ -1227,6 +1416,26 @@ function rowFieldsOf(pdu: JsonObject, view: RoomEvent, json: string | undefined)
     prevEvents: view.prev_events,
     authEvents: view.auth_events,
   };
+}
+
+/** Canonical JSON, or plain JSON for the rare room-1-5 event canonical JSON cannot encode (floats). */
+function serializeLenient(pdu: JsonObject): string {
+  try {
+    return encodeCanonicalJson(pdu);
+  } catch (error) {
+    if (!(error instanceof CanonicalJsonError)) throw error;
+    return JSON.stringify(pdu);
+  }
+}
+
+/** The stripped state recorded with an invite (an empty list when unreadable). */
+function parseRoomState(text: string): JsonObject[] {
+  try {
+    const value: unknown = JSON.parse(text);
+    return Array.isArray(value) ? value.filter((e): e is JsonObject => typeof e === "object" && e !== null && !Array.isArray(e)) : [];
+  } catch {
+    return [];
+  }
 }
 
 function refIds(value: unknown): string[] {

@@ -131,6 +131,33 @@ describe("invites and leaves", () => {
     expect((await a.homeserver.engine!.getMembership(roomId, dave.userId))?.membership).toBe("leave");
   }, 30_000);
 
+  it("keeps an invite to a room-12 room as pending, and joins through the inviter's server without via", async () => {
+    const frank = await b.addUser("frank");
+    const roomId = await createRoom(a, alice.token, { room_version: "12", preset: "private_chat", name: "Invite only" });
+    expect((await a.call(alice.token, "POST", `/rooms/${enc(roomId)}/invite`, { user_id: frank.userId })).status).toBe(200);
+    const invites = await b.homeserver.engine!.getPendingInvites(frank.userId);
+    expect(invites.map((i) => [i.roomId, i.inviter])).toEqual([[roomId, alice.userId]]);
+    expect(invites[0]?.inviteRoomState.map((e) => e["type"])).toEqual(expect.arrayContaining(["m.room.create", "m.room.name", "m.room.join_rules"]));
+    expect(invites[0]?.event.pdu["content"]).toMatchObject({ membership: "invite" });
+    // A room-12 ID names no server: only the invite says where to join.
+    expect(roomId.includes(":")).toBe(false);
+    const joined = await b.call(frank.token, "POST", `/join/${enc(roomId)}`, {});
+    expect(joined.status, JSON.stringify(joined.json)).toBe(200);
+    expect((await b.homeserver.engine!.getMembership(roomId, frank.userId))?.membership).toBe("join");
+    expect(await b.homeserver.engine!.getPendingInvites(frank.userId)).toEqual([]);
+  }, 30_000);
+
+  it("rejects an invite to a room-12 room through the inviter's server without via", async () => {
+    const gina = await b.addUser("gina");
+    const roomId = await createRoom(a, alice.token, { room_version: "12", preset: "private_chat" });
+    expect((await a.call(alice.token, "POST", `/rooms/${enc(roomId)}/invite`, { user_id: gina.userId })).status).toBe(200);
+    expect(await b.homeserver.engine!.getPendingInvite(roomId, gina.userId)).toBeDefined();
+    const rejected = await b.call(gina.token, "POST", `/rooms/${enc(roomId)}/leave`, {});
+    expect(rejected.status, JSON.stringify(rejected.json)).toBe(200);
+    expect((await a.homeserver.engine!.getMembership(roomId, gina.userId))?.membership).toBe("leave");
+    expect(await b.homeserver.engine!.getPendingInvite(roomId, gina.userId)).toBeUndefined();
+  }, 30_000);
+
   it("fails a join cleanly when no server can be reached", async () => {
     const roomId = await createRoom(a, alice.token, { room_version: "12", preset: "public_chat" });
     const failed = await joinVia(b, bob.token, roomId, "localhost:1");

@@ -162,6 +162,32 @@ describe("inbound /send", () => {
     expect(await timelineBodies(roomId)).not.toContain("never");
   }, 30_000);
 
+  it("stores a PDU over the byte limits of rooms 1-10 as rejected, and places a later PDU citing it (T22)", async () => {
+    const roomId = await createRoom();
+    const { join, joinId, authFor } = await fJoins(roomId);
+    // 200 code points (within the 255 Synapse counts) but 400 bytes (over the 255 of rooms 11+).
+    const longType = "é".repeat(200);
+    const oversized = signEvent(
+      { room_id: roomId, type: longType, sender: fred, content: { body: "long type" }, origin_server_ts: Date.now(), depth: (join["depth"] as number) + 1, prev_events: [joinId], auth_events: authFor(fred) },
+      f.serverName,
+      fKey,
+      rules,
+    );
+    const oversizedId = computeEventId(oversized, rules);
+    known.set(oversizedId, oversized);
+    const after = message(roomId, oversized, oversizedId, authFor(fred), "after the long type");
+    expect(await sendTxn("txn-bytes", [oversized, after.pdu])).toEqual({ [oversizedId]: {}, [after.id]: {} });
+    await eventually(async () => (await timelineBodies(roomId)).includes("after the long type"), 10_000, "the PDU citing the rejected one");
+    const stored = await a.homeserver.engine!.getEvent(oversizedId);
+    expect(stored?.stored.rejectedReason).toMatch(/255 bytes/);
+    const timeline = await a.homeserver.engine!.getTimeline(roomId, { dir: "f", limit: 100 });
+    expect(timeline.map((e) => e.eventId)).not.toContain(oversizedId);
+    // The rejected event is never a forward extremity (what it cited stays one, as in Synapse).
+    const extremities = await a.homeserver.engine!.getForwardExtremities(roomId);
+    expect(extremities).toContain(after.id);
+    expect(extremities).not.toContain(oversizedId);
+  }, 30_000);
+
   it("refuses a transaction whose body names another origin (T13)", async () => {
     await expect(sendTxn("txn-spoof", [], "someone.else")).rejects.toMatchObject({ status: 403 });
   });

@@ -19,7 +19,7 @@
 
 import type { FederationHandler, FederationRequest } from "@myelin/server";
 import type { KeyLookup } from "@myelin/signing";
-import { parseJson } from "@myelin/signing";
+import { encodeCanonicalJson, findJsonNumberToken, parseJson } from "@myelin/signing";
 import type { ENDPOINTS_BY_NAME, JsonObject, JsonValue, RoomVersionRules } from "@myelin/types";
 import { DEFAULT_ROOM_VERSION, MatrixError, MAX_TRANSACTION_EDUS, MAX_TRANSACTION_PDUS, findRoomVersion, getRoomVersion } from "@myelin/types";
 import type { Logger } from "../log.js";
@@ -58,6 +58,16 @@ function isObject(value: JsonValue | undefined): value is JsonObject {
 function fallbackEventId(pdu: JsonObject): string | undefined {
   if (typeof pdu["event_id"] === "string") return pdu["event_id"];
   return eventIdOf(pdu, getRoomVersion(DEFAULT_ROOM_VERSION));
+}
+
+/**
+ * The text a checked PDU is staged as. A room 1-5 PDU holding floats or big integers
+ * (`JsonNumberToken`s) is written in Synapse's notation, the bytes its hashes and
+ * signatures cover; `serializePdu` would hand the tokens to `JSON.stringify`, which refuses
+ * them. Each PDU is judged per room version by `checkPdus` first (T14).
+ */
+function stagedJson(pdu: JsonObject): string {
+  return findJsonNumberToken(pdu) === undefined ? serializePdu(pdu) : encodeCanonicalJson(pdu, { compat: "synapse" });
 }
 
 /** Builds the `send_transaction_message` v1 handler. */
@@ -172,7 +182,7 @@ export function createSendHandler(options: SendHandlerOptions): FederationHandle
       // A PDU of another room than it claims cannot reach here (checkPdus refuses it).
       if (roomIdOf(check.pdu, rules) !== roomId) return;
       results[check.eventId] = {};
-      staged.push({ roomId, eventId: check.eventId, json: serializePdu(check.pdu) });
+      staged.push({ roomId, eventId: check.eventId, json: stagedJson(check.pdu) });
     });
   }
 

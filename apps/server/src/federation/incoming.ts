@@ -16,6 +16,9 @@
  *   parents arrive later and it is sent again, it is accepted then (T78).
  *
  * Every event fetched goes through the same checks as a pushed one (`checkPdus`, T40).
+ * History fetched with `/backfill` takes the pulled path too, placed below the timeline
+ * ({@link IncomingPipeline.ingestBackfilled}). Events over the byte limits of rooms 1-10
+ * are stored as rejected rather than dropped (T22).
  *
  * @module
  */
@@ -30,7 +33,7 @@ import type { StateMap } from "../engine/room-reader.js";
 import { RoomReader } from "../engine/room-reader.js";
 import type { Logger } from "../log.js";
 import type { StagedPdu, Storage } from "../storage/storage.js";
-import type { CheckedPdu } from "./pdu-checks.js";
+import type { CheckedPdu, PduCheck } from "./pdu-checks.js";
 import { checkPdus } from "./pdu-checks.js";
 import { parsePdu, serializePdu } from "./room-state.js";
 
@@ -116,9 +119,47 @@ export class IncomingPipeline {
     return done;
   }
 
-  /** Checks and stores events as outliers (auth chains, state); returns the IDs stored or already known. */
+  /**
+   * Persists a `/backfill` answer from `origin` (history older than the room's timeline):
+   * checks 1-3 on every PDU (over-long `prev_events` / `auth_events` forgiven), then, oldest
+   * first, those not in the timeline yet, each at a position reserved below the timeline, so
+   * that `/messages` going backwards finds them after what it had, in depth order. The state
+   * before the oldest comes from `/state_ids` at their unknown prev events, as for every
+   * pulled event (checks 4-5; history is not soft-failed). Returns the IDs placed.
+   */
+  async ingestBackfilled(roomId: string, origin: string, pdus: readonly JsonValue[], signal?: AbortSignal): Promise<string[]> {
+    const room = await this.storage.transaction((tx) => tx.getRoom(roomId));
+    const rules = room === undefined ? undefined : findRoomVersion(room.roomVersion);
+    if (rules === undefined) return [];
+    const ctx = { roomId, rules, origin, signal };
+    const checked = await this.check(ctx, pdus, true);
+    const rows = await this.storage.transaction((tx) => tx.getEvents(checked.map((e) => e.eventId)));
+    const fresh = new Map<string, CheckedPdu>();
+    for (const event of checked) {
+      const row = rows.get(event.eventId);
+      if (row === undefined || row.outlier) fresh.set(event.eventId, event);
+    }
+    if (fresh.size === 0) return [];
+    // Oldest first gets the lowest position: the block's order is the timeline's.
+    const ordered = sortByDepth([...fresh.values()]);
+    const lowest = await this.storage.transaction((tx) => tx.reserveBackfillOrderings(ordered.length));
+    const placed: string[] = [];
+    for (const [index, event] of ordered.entries()) {
+      if (signal?.aborted === true) break;
+      const outcome = await this.ingest(event, ctx, false, { streamOrdering: lowest + index });
+      if (outcome === "persisted" || outcome === "soft-failed") placed.push(event.eventId);
+    }
+    return placed;
+  }
+
+  /**
+   * Checks and stores events as outliers (auth chains, state); returns the IDs stored or
+   * already known. Events over the byte limits of rooms 1-10 are stored as rejected (first,
+   * so that events citing them find them).
+   */
   async storeOutliers(roomId: string, rules: RoomVersionRules, pdus: readonly JsonValue[]): Promise<Set<string>> {
     const checked = await checkPdus(pdus, { rules, lookupKey: this.lookupKey, roomId });
+    await this.storeFormatRejected(roomId, checked);
     const good: { pdu: JsonObject; eventId: string; json: string }[] = [];
     for (const check of checked) {
       if (check.kind === "checked" && check.rejectReason === undefined) {
@@ -135,8 +176,20 @@ export class IncomingPipeline {
     return this.storage.transaction((tx) => tx.hasEvents(good.map((e) => e.eventId)));
   }
 
-  private async check(ctx: Ctx, pdus: readonly JsonValue[]): Promise<CheckedPdu[]> {
-    const results = await checkPdus(pdus, { rules: ctx.rules, lookupKey: this.lookupKey, roomId: ctx.roomId });
+  /**
+   * Stores as rejected the checked PDUs whose format rooms 1-10 tolerated (see
+   * {@link CheckedPdu.rejectReason}); the others are left alone.
+   */
+  async storeFormatRejected(roomId: string, checks: readonly PduCheck[]): Promise<void> {
+    for (const check of checks) {
+      if (check.kind !== "checked" || check.rejectReason === undefined) continue;
+      await this.engine.persistRejectedEvent({ roomId, pdu: check.pdu, eventId: check.eventId, json: serializePdu(check.pdu), reason: check.rejectReason });
+      this.logger.info("stored an event over the byte limits as rejected", { roomId, eventId: check.eventId, reason: check.rejectReason });
+    }
+  }
+
+  private async check(ctx: Ctx, pdus: readonly JsonValue[], historical = false): Promise<CheckedPdu[]> {
+    const results = await checkPdus(pdus, { rules: ctx.rules, lookupKey: this.lookupKey, roomId: ctx.roomId, historical });
     const out: CheckedPdu[] = [];
     for (const result of results) {
       if (result.kind === "checked") out.push(result);
@@ -148,13 +201,23 @@ export class IncomingPipeline {
   /**
    * Persists one checked event, fetching missing auth events and prev events as needed.
    * `pushed`: sent to us (a missing prev that cannot be fetched drops it) rather than pulled
-   * (then `/state_ids` fills in the state).
+   * (then `/state_ids` fills in the state). `backfilled`: history, placed at that position.
    */
-  private async ingest(event: CheckedPdu, ctx: Ctx, pushed: boolean): Promise<IngestOutcome> {
+  private async ingest(event: CheckedPdu, ctx: Ctx, pushed: boolean, backfilled?: { readonly streamOrdering: number }): Promise<IngestOutcome> {
     if (event.rejectReason !== undefined) {
-      // The engine cannot yet store an event as rejected on our say-so; drop it instead.
-      this.logger.info("dropping an event over the byte limits", { eventId: event.eventId, reason: event.rejectReason });
-      return "dropped";
+      // Rooms 1-10: a field over 255 bytes but within 255 code points. Older servers accepted
+      // such events, so they are stored as rejected rather than dropped: they are not fetched
+      // again, and events citing them can still be placed (hostile-federation T22).
+      const outcome = await this.engine.persistRejectedEvent({
+        roomId: ctx.roomId,
+        pdu: event.pdu,
+        eventId: event.eventId,
+        json: serializePdu(event.pdu),
+        reason: event.rejectReason,
+      });
+      if (outcome.outcome === "unknown-room") return "dropped";
+      this.logger.info("stored an event over the byte limits as rejected", { eventId: event.eventId, reason: event.rejectReason });
+      return outcome.outcome === "duplicate" ? "duplicate" : "rejected";
     }
     let fetchedAuth = false;
     let fetchedGap = false;
@@ -166,6 +229,7 @@ export class IncomingPipeline {
         eventId: event.eventId,
         json: serializePdu(event.pdu),
         ...(stateBefore === undefined ? {} : { stateBefore }),
+        ...(backfilled === undefined ? {} : { backfilled }),
       });
       switch (outcome.outcome) {
         case "persisted":
@@ -353,9 +417,15 @@ export function prevIdsOf(pdu: JsonObject, rules: RoomVersionRules): string[] {
   });
 }
 
-/** Oldest first: by depth, then so that an event comes after those of its prevs in the set. */
+/**
+ * Oldest first: by depth (an event is deeper than its prev events), then by timestamp and
+ * ID so that the order does not depend on how the events arrived.
+ */
 function sortByDepth(events: readonly CheckedPdu[]): CheckedPdu[] {
-  return [...events].sort((a, b) => (a.pdu["depth"] as number) - (b.pdu["depth"] as number));
+  const ts = (e: CheckedPdu): number => (typeof e.pdu["origin_server_ts"] === "number" ? e.pdu["origin_server_ts"] : 0);
+  return [...events].sort(
+    (a, b) => (a.pdu["depth"] as number) - (b.pdu["depth"] as number) || ts(a) - ts(b) || (a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0),
+  );
 }
 
 function errorMessage(error: unknown): string {

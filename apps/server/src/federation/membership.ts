@@ -20,18 +20,16 @@
 import type { FederationClient } from "@myelin/client";
 import { FederationRequestError } from "@myelin/client";
 import type { RoomEvent } from "@myelin/rooms";
-import { checkAuth, checkPduFormat, selectAuthEvents, stateKey, toRoomEvent } from "@myelin/rooms";
+import { checkPduFormat, stateKey, toRoomEvent } from "@myelin/rooms";
 import type { FederationHandlers } from "@myelin/server";
 import type { KeyLookup, SigningKey } from "@myelin/signing";
 import { computeEventId, redactEvent, signEvent, signJson, verifySignedJson } from "@myelin/signing";
 import type { JsonObject, JsonValue, RoomVersionRules } from "@myelin/types";
-import { MatrixError, ROOM_VERSIONS, findRoomVersion, getRoomVersion } from "@myelin/types";
-import { depthAfter, randomLetters } from "../engine/build-event.js";
+import { MatrixError, ROOM_VERSIONS, findRoomVersion } from "@myelin/types";
+import { randomLetters } from "../engine/build-event.js";
 import { scalarLevel, userPowerLevel } from "../engine/power.js";
 import type { RoomEngine } from "../engine/room-engine.js";
-import { MAX_PREV_EVENTS_FOR_NEW_EVENT } from "../engine/room-engine.js";
 import type { StateMap } from "../engine/room-reader.js";
-import { RoomReader } from "../engine/room-reader.js";
 import type { Logger } from "../log.js";
 import type { Storage } from "../storage/storage.js";
 import type { IncomingPipeline } from "./incoming.js";
@@ -70,17 +68,6 @@ type TemplateEvent = JsonObject & {
   state_key: string;
   content: { membership: string };
 };
-
-/** State events a knocking or invited server is shown (client-server "Stripped state"). */
-const STRIPPED_STATE_TYPES = [
-  "m.room.create",
-  "m.room.join_rules",
-  "m.room.name",
-  "m.room.avatar",
-  "m.room.canonical_alias",
-  "m.room.encryption",
-  "m.room.topic",
-];
 
 /** Most entries of `invite_room_state` kept, and the most bytes of one (T54, CVE-2023-32323). */
 const MAX_STRIPPED_STATE_ENTRIES = 20;
@@ -149,9 +136,7 @@ export function createMembershipHandlers(
       const via = await restrictedJoinAuthoriser(rules, roomId, userId);
       if (via !== undefined) content["join_authorised_via_users_server"] = via;
     }
-    const draft = { roomId, type: "m.room.member", sender: userId, stateKey: userId, content };
-    const template =
-      content["join_authorised_via_users_server"] === undefined ? await engine.buildEventTemplate(draft) : await restrictedJoinTemplate(rules, draft);
+    const template = await engine.buildEventTemplate({ roomId, type: "m.room.member", sender: userId, stateKey: userId, content });
     return { room_version: template.roomVersion, event: { ...template.pdu, origin: serverName } as unknown as TemplateEvent };
   }
 
@@ -198,56 +183,6 @@ export function createMembershipHandlers(
       if (engine.isLocalUser(member) && userPowerLevel(member, createView, power, rules) >= needed) return member;
     }
     throw new MatrixError("M_UNABLE_TO_GRANT_JOIN", "No user of this server may authorise the join: try another server");
-  }
-
-  /**
-   * A join template naming one of our users as authoriser. The engine's template check
-   * requires the authoriser's server signature, which we only add at `send_join`; so this
-   * builds the template the same way (current heads, auth events selected from the state
-   * before it) and runs the auth rules counting our signature as given.
-   */
-  async function restrictedJoinTemplate(
-    rules: RoomVersionRules,
-    draft: { roomId: string; type: string; sender: string; stateKey: string; content: JsonObject },
-  ): Promise<{ roomVersion: string; pdu: JsonObject }> {
-    return storage.transaction(async (tx) => {
-      const reader = new RoomReader(tx, draft.roomId, rules);
-      const extremities = await tx.getForwardExtremities(draft.roomId);
-      const rows = [...(await tx.getEvents(extremities)).values()].sort((x, y) => y.depth - x.depth || (x.eventId < y.eventId ? -1 : 1));
-      const prevs = rows.slice(0, MAX_PREV_EVENTS_FOR_NEW_EVENT);
-      const current = await reader.currentState();
-      let before = current.state;
-      if (prevs.length !== extremities.length) {
-        const states: StateMap[] = [];
-        for (const prev of prevs) {
-          const after = await reader.stateAfter(prev.eventId);
-          if (after !== undefined) states.push(after);
-        }
-        before = await reader.resolve(states);
-      }
-      const authIds = selectAuthEvents({ type: draft.type, sender: draft.sender, state_key: draft.stateKey, content: draft.content }, before, rules);
-      const pdu: JsonObject = {
-        auth_events: authIds,
-        content: draft.content,
-        depth: depthAfter(prevs, rules),
-        origin_server_ts: options.now(),
-        prev_events: prevs.map((p) => p.eventId),
-        room_id: draft.roomId,
-        sender: draft.sender,
-        state_key: draft.stateKey,
-        type: draft.type,
-      };
-      const view = toRoomEvent(pdu, { rules, eventId: "$template" });
-      const authEvents = await reader.events(authIds);
-      const createEvent = rules.auth.privilegedCreators ? await reader.event(`$${draft.roomId.slice(1)}`) : undefined;
-      const decision = checkAuth(view, authEvents.values(), rules, {
-        createEvent,
-        isRejected: (id) => reader.isRejected(id),
-        isSignedBy: (_event, server) => server === serverName,
-      });
-      if (!decision.allowed) throw forbidden(decision.message);
-      return { roomVersion: rules.id, pdu };
-    });
   }
 
   /** Checks of every send_*: the body is the membership event the path and origin say it is. */
@@ -383,7 +318,7 @@ export function createMembershipHandlers(
         const { rules, event } = await checkMembershipEvent("knock", origin, params.roomId, params.eventId, body);
         if (!rules.auth.knocking) throw badJson(`Room version ${rules.id} does not support knocking`);
         await persistAsResident(params.roomId, event, origin);
-        return { knock_room_state: await strippedState(engine, params.roomId) };
+        return { knock_room_state: await engine.getStrippedState(params.roomId) };
       },
     },
 
@@ -411,7 +346,8 @@ export function createMembershipHandlers(
         // Sign the event as received (unsigned data included), as the spec asks ("all other fields untouched").
         const signed = signEvent(body.event as JsonObject, serverName, options.signingKey, rules);
         const stripped = sanitizeStrippedState(body.invite_room_state as JsonValue | undefined);
-        await storeInvite(options, rules, roomId, eventId, check.pdu, signed, stripped);
+        const { unsigned: _unsigned, ...event } = signed as JsonObject;
+        await engine.recordInvite({ roomId, roomVersion: rules.id, eventId, pdu: event, inviteRoomState: stripped });
         logger.info("received an invite", { roomId, eventId, target, origin });
         return { event: signed };
       },
@@ -443,45 +379,6 @@ export function sanitizeStrippedState(value: JsonValue | undefined): JsonObject[
   return out;
 }
 
-/**
- * Stores an invite for one of our users. A room we are not in is registered (so the invite
- * has a room) and the invite kept as an outlier with the stripped state in
- * `unsigned.invite_room_state`; the inviter's server sends it again through `/send` if we
- * are in the room, which places it in the DAG.
- */
-async function storeInvite(
-  options: MembershipOptions,
-  rules: RoomVersionRules,
-  roomId: string,
-  eventId: string,
-  checked: JsonObject,
-  signed: JsonObject,
-  stripped: JsonObject[],
-): Promise<void> {
-  const create = stripped.find((e) => e["type"] === "m.room.create" && e["state_key"] === "");
-  const creator = typeof create?.["sender"] === "string" ? create["sender"] : (checked["sender"] as string);
-  await options.engine.registerRoom({ roomId, roomVersion: rules.id, creator });
-  const stored: JsonObject = { ...signed, unsigned: { invite_room_state: stripped } };
-  const view = toRoomEvent(stored, { rules, eventId });
-  await options.storage.transaction(async (tx) => {
-    if ((await tx.hasEvents([eventId])).has(eventId)) return;
-    await tx.insertEvent({
-      eventId,
-      roomId,
-      json: serializePdu(stored),
-      type: view.type,
-      stateKey: view.state_key ?? null,
-      sender: view.sender,
-      depth: view.depth,
-      originServerTs: view.origin_server_ts,
-      prevEvents: view.prev_events,
-      authEvents: view.auth_events,
-      outlier: true,
-      receivedTs: options.now(),
-    });
-  });
-}
-
 /** The state kept with `omit_members`: everything but member events, except up to 5 "heroes" when the room has no name. */
 async function heroesOnly(tx: Parameters<Parameters<Storage["transaction"]>[0]>[0], state: ReadonlyMap<string, string>): Promise<Map<string, string>> {
   const kept = new Map<string, string>();
@@ -504,22 +401,6 @@ async function heroesOnly(tx: Parameters<Parameters<Storage["transaction"]>[0]>[
     for (const [key, id] of heroes) kept.set(key, id);
   }
   return kept;
-}
-
-/** The room's stripped state as full PDUs (v1.16: knock and invite room state entries are PDUs). */
-async function strippedState(engine: RoomEngine, roomId: string): Promise<JsonObject[]> {
-  const out: JsonObject[] = [];
-  for (const type of STRIPPED_STATE_TYPES) {
-    const event = await engine.getCurrentStateEvent(roomId, type, "");
-    if (event !== undefined) out.push(event.pdu);
-  }
-  // Every room's create event is in its state; should it be missing, room 12 names it by the room ID.
-  const version = (await engine.getRoom(roomId))?.roomVersion;
-  if (version !== undefined && getRoomVersion(version).auth.privilegedCreators && !out.some((e) => e["type"] === "m.room.create")) {
-    const create = await engine.getEvent(`$${roomId.slice(1)}`);
-    if (create !== undefined) out.unshift(create.pdu);
-  }
-  return out;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -592,6 +473,7 @@ export class FederationMembership {
       join = theirs;
     }
     await this.persistJoin(server, roomId, rules, join, eventId, answer.state as JsonValue[], answer.auth_chain as JsonValue[]);
+    await this.options.engine.forgetPendingInvite(roomId, userId);
     logger.info("joined a room over federation", { roomId, userId, via: server, eventId });
   }
 
@@ -618,6 +500,7 @@ export class FederationMembership {
 
     const creator = rules.auth.implicitRoomCreator || typeof createContent["creator"] !== "string" ? (create.pdu["sender"] as string) : createContent["creator"];
     await engine.registerRoom({ roomId, roomVersion: rules.id, creator });
+    await pipeline.storeFormatRejected(roomId, [...chainChecks, ...stateChecks]);
     const everything = [...chainChecks, ...stateChecks].flatMap((c) => (c.kind === "checked" && c.rejectReason === undefined ? [c] : []));
     await engine.persistOutliers(
       roomId,
@@ -707,7 +590,7 @@ export class FederationMembership {
     });
     const rules = built.rules;
     const targetServer = serverOfUser(target);
-    const inviteState = await strippedState(engine, roomId);
+    const inviteState = await engine.getStrippedState(roomId);
     const senderMember = await engine.getCurrentStateEvent(roomId, "m.room.member", request.sender);
     if (senderMember !== undefined) inviteState.push(senderMember.pdu);
     let answer: { event: unknown };
@@ -744,7 +627,10 @@ export class FederationMembership {
     const failures: string[] = [];
     for (const server of servers) {
       try {
-        return { eventId: await this.leaveVia(server, roomId, userId, request.content) };
+        const eventId = await this.leaveVia(server, roomId, userId, request.content);
+        // An invite rejected: the leave is an outlier here, so the room's state cannot say so.
+        await this.options.engine.forgetPendingInvite(roomId, userId);
+        return { eventId };
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
         this.options.logger.warn("remote leave failed through a server", { roomId, server, error: message });

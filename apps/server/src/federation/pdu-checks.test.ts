@@ -53,6 +53,19 @@ describe("checks 1-3 on received PDUs", () => {
     expect(result?.kind === "checked" && result.pdu["content"]).toEqual({});
   });
 
+  it("accepts more prev and auth events than the schemas allow only in history fetched with /backfill", async () => {
+    const prevs = Array.from({ length: 25 }, (_, i) => `$prev${i}`);
+    const auths = Array.from({ length: 12 }, (_, i) => `$auth${i}`);
+    const old = message({ prev_events: prevs, auth_events: auths });
+    const [pushed] = await checkPdus([old], { rules: v10, lookupKey, roomId });
+    expect(pushed).toMatchObject({ kind: "dropped", reason: expect.stringMatching(/prev_events/) });
+    const [backfilled] = await checkPdus([old], { rules: v10, lookupKey, roomId, historical: true });
+    expect(backfilled).toMatchObject({ kind: "checked", eventId: computeEventId(old, v10), pdu: old });
+    // Every other format rule still holds for history.
+    const [bad] = await checkPdus([{ ...old, depth: -1 }], { rules: v10, lookupKey, roomId, historical: true });
+    expect(bad).toMatchObject({ kind: "dropped", reason: expect.stringMatching(/depth/) });
+  });
+
   it("drops a badly formed PDU but checks the others of the batch (T14)", async () => {
     const good = message();
     const results = await checkPdus([{ ...message(), depth: -1 }, "nope", good], { rules: v10, lookupKey, roomId });

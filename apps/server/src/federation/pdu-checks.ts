@@ -16,14 +16,22 @@
  * events, `invite_room_state` / `knock_room_state`) is removed before anything else, as
  * Synapse does (`_strip_unsigned_values`, hostile-federation T33).
  *
+ * Numbers outside canonical JSON: PDUs arrive parsed losslessly (the router keeps floats
+ * and integers beyond ±(2^53-1) as `JsonNumberToken`s, so that one such PDU does not sink
+ * its transaction, hostile-federation T14). In rooms 6+ a PDU holding one is dropped on
+ * its own (spec rooms/v6 "Canonical JSON", T26). In rooms 1-5 it is legal: its event ID,
+ * signatures and hashes are computed in Synapse's notation (`compat: "synapse"`), and the
+ * format checks still require integers where the PDU schema does (`depth`...).
+ *
  * @module
  */
 
 import type { FormatViolation } from "@myelin/rooms";
 import { checkPduFormat } from "@myelin/rooms";
 import type { KeyLookup } from "@myelin/signing";
-import { computeEventId, computeRoomIdV12, verifyEvents } from "@myelin/signing";
+import { JsonNumberToken, computeEventId, computeRoomIdV12, findJsonNumberToken, formatJsonPath, verifyEvents } from "@myelin/signing";
 import type { JsonObject, JsonValue, RoomVersionRules } from "@myelin/types";
+import { MAX_AUTH_EVENTS, MAX_PREV_EVENTS } from "@myelin/types";
 
 /** A PDU that passed steps 1-3 (or is to be stored as rejected, see `formatViolation`). */
 export interface CheckedPdu {
@@ -70,6 +78,12 @@ export interface CheckPdusOptions {
    * an acknowledged PDU fail (hostile-federation D14).
    */
   readonly verifySignatures?: boolean;
+  /**
+   * History (`/backfill`): `prev_events` and `auth_events` over the limits of the PDU
+   * schemas (20 and 10) are accepted, since older events may predate them (server-server
+   * "Backfilling and retrieving missing events"). Default `false`.
+   */
+  readonly historical?: boolean;
 }
 
 function isObject(value: JsonValue | undefined): value is JsonObject {
@@ -106,13 +120,43 @@ export function roomIdOf(pdu: JsonObject, rules: RoomVersionRules): string | und
   return typeof roomId === "string" ? roomId : undefined;
 }
 
-/** The event ID of a PDU under the room version, or `undefined` when it cannot be computed. */
+/**
+ * The event ID of a PDU under the room version, or `undefined` when it cannot be computed.
+ * A PDU holding floats or big integers gets the ID Synapse computes for it (in rooms 6+
+ * only to name it in errors: {@link checkPdus} drops it).
+ */
 export function eventIdOf(pdu: JsonObject, rules: RoomVersionRules): string | undefined {
   try {
-    return computeEventId(pdu, rules);
+    return computeEventId(pdu, rules, { compat: "synapse" });
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Why a PDU holding a `JsonNumberToken` (at `path`) is dropped, or `undefined` when its room
+ * version allows it. The PDU format check takes a token for an object (it is one in
+ * JavaScript), which would let `content: 1.5` pass: that case is refused here.
+ */
+function numberTokenProblem(pdu: JsonObject, path: readonly (string | number)[], rules: RoomVersionRules): string | undefined {
+  if (rules.strictCanonicalJson) {
+    return `bad format: not canonical JSON: ${formatJsonPath(path)} is a float or an integer beyond ±(2^53-1)`;
+  }
+  if (pdu["content"] instanceof JsonNumberToken) return "bad format: content must be an object";
+  return undefined;
+}
+
+/** Format violations `historical` PDUs are forgiven. */
+const REFERENCE_LIMITS: ReadonlySet<FormatViolation["reason"]> = new Set(["too_many_prev_events", "too_many_auth_events"]);
+
+/** A copy of the PDU with `prev_events` and `auth_events` cut to the schemas' limits. */
+function withinReferenceLimits(pdu: JsonObject): JsonObject {
+  const out: JsonObject = { ...pdu };
+  const prev = pdu["prev_events"];
+  const auth = pdu["auth_events"];
+  if (Array.isArray(prev)) out["prev_events"] = prev.slice(0, MAX_PREV_EVENTS);
+  if (Array.isArray(auth)) out["auth_events"] = auth.slice(0, MAX_AUTH_EVENTS);
+  return out;
 }
 
 function describeViolation(violation: FormatViolation): string {
@@ -139,7 +183,19 @@ export async function checkPdus(pdus: readonly JsonValue[], options: CheckPdusOp
       results[index] = { kind: "dropped", eventId: undefined, reason: "bad format: no event ID can be computed (not canonical JSON)" };
       return;
     }
-    const format = checkPduFormat(pdu, rules, { eventId, ...(createEventId === undefined ? {} : { createEventId }) });
+    const tokenPath = findJsonNumberToken(pdu);
+    const tokenProblem = tokenPath === undefined ? undefined : numberTokenProblem(pdu, tokenPath, rules);
+    if (tokenProblem !== undefined) {
+      results[index] = { kind: "dropped", eventId, reason: tokenProblem };
+      return;
+    }
+    const formatOptions = { eventId, ...(createEventId === undefined ? {} : { createEventId }) };
+    let format = checkPduFormat(pdu, rules, formatOptions);
+    if (!format.ok && options.historical === true && REFERENCE_LIMITS.has(format.violation.reason)) {
+      // Every other check is independent of the lists' lengths: run them on a copy with
+      // the lists cut to the limits.
+      format = checkPduFormat(withinReferenceLimits(pdu), rules, formatOptions);
+    }
     let rejectReason: string | undefined;
     if (!format.ok) {
       if (!format.violation.persistAsRejected) {
@@ -160,7 +216,8 @@ export async function checkPdus(pdus: readonly JsonValue[], options: CheckPdusOp
       ? toVerify.map(() => ({ outcome: "valid" }) as const)
       : await verifyEvents(
           toVerify.map((entry) => entry.pdu),
-          { rules, lookupKey: options.lookupKey },
+          // Rooms 1-5: floats and big integers as Synapse signed them (no effect in rooms 6+).
+          { rules, lookupKey: options.lookupKey, compat: "synapse" },
         );
   toVerify.forEach((entry, i) => {
     const verdict = verdicts[i];

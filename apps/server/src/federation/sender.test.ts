@@ -78,7 +78,7 @@ async function storeEvents(storage: Storage, count: number, from = 0): Promise<s
   return ids;
 }
 
-async function newSender(storage: Storage, options: { initialMs?: number } = {}): Promise<FederationSender> {
+async function newSender(storage: Storage, options: { initialMs?: number; pollIntervalMs?: number } = {}): Promise<FederationSender> {
   const client = testClient(tls, ourName, ourKey);
   const sender = new FederationSender({
     storage,
@@ -86,7 +86,7 @@ async function newSender(storage: Storage, options: { initialMs?: number } = {})
     serverName: ourName,
     logger: silentLogger,
     backoff: { initialMs: options.initialMs ?? 200, jitter: [1, 1] },
-    pollIntervalMs: 50,
+    pollIntervalMs: options.pollIntervalMs ?? 50,
     requestTimeoutMs: 3_000,
   });
   cleanups.push(async () => {
@@ -142,6 +142,22 @@ describe("the outbound federation queue", () => {
     await until(() => received.length === 3);
     expect(new Set(received.map((t) => t.txnId)).size).toBe(1);
     await until(async () => (await storage.transaction((tx) => tx.getDestination(server.serverName)))?.failures === 0);
+  });
+
+  it("retries a failed destination when its delay is over, without waiting for the next poll", async () => {
+    const { storage } = await openTemporaryStorage();
+    cleanups.push(() => storage.close());
+    let failures = 1;
+    const { server, received } = await destination(() => {
+      if (failures-- > 0) throw new MatrixError("M_UNKNOWN", "try later", { status: 503 });
+      return { pdus: {} };
+    });
+    // A poll every minute: only the retry timer can resend within the test's few seconds.
+    const sender = await newSender(storage, { initialMs: 100, pollIntervalMs: 60_000 });
+    sender.start();
+    await queue(storage, sender, await storeEvents(storage, 1), [server.serverName]);
+    await until(() => received.length === 2, 3_000);
+    await until(async () => (await storage.transaction((tx) => tx.countOutbound(server.serverName))) === 0);
   });
 
   it("backs off exponentially and persists the schedule", async () => {

@@ -14,7 +14,9 @@
  *   dropped with a log line rather than blocking the destination for ever (D9), and the
  *   backoff is untouched (D10). 401, 429, 5xx, timeouts and connection failures back off.
  * - A destination that sends us a valid request is retried at once ({@link FederationSender.notifyRemoteUp},
- *   Synapse's `notify_remote_server_up`).
+ *   Synapse's `notify_remote_server_up`). A failed destination is also retried when its
+ *   delay is over (a timer per destination), not only at the next poll, so short retry
+ *   delays (`--federation-retry-min-ms`) take effect as configured.
  * - After a long outage the queue still holds every PDU, so the destination gets all it missed,
  *   oldest first; volatile EDUs are dropped once the backoff exceeds an hour (D5).
  *
@@ -48,11 +50,21 @@ export interface FederationSenderOptions {
   readonly requestTimeoutMs?: number;
   /** Random numbers for jitter; default `Math.random`. */
   readonly random?: () => number;
+  /**
+   * This process's name in the per-destination leases. Give the same name across restarts
+   * (see `FederationLayerOptions.instanceName`), so that a process killed while sending
+   * does not keep its successor away from that destination until the lease expires.
+   * Default: a random name.
+   */
+  readonly holder?: string;
 }
 
 /** Limits of one transaction (server-server API § "Transactions"). */
 const MAX_PDUS = 50;
 const MAX_EDUS = 100;
+
+/** Longest delay a Node.js timer can wait (2^31 - 1 ms, about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Failures that mean "the remote is up but refuses these items" (D9, D10). */
 const PERMANENT_STATUSES = new Set([400, 403, 404, 413]);
@@ -71,11 +83,13 @@ export class FederationSender {
   private readonly pollIntervalMs: number;
   private readonly requestTimeoutMs: number;
   private readonly random: () => number;
-  private readonly holder = `sender:${randomUUID()}`;
+  private readonly holder: string;
   private readonly running = new Map<string, Promise<void>>();
   /** Destinations woken while their loop ran: the loop goes round once more. */
   private readonly rewake = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
+  /** Per destination: the timer that retries it when its backoff is over. */
+  private readonly retryTimers = new Map<string, NodeJS.Timeout>();
   private started = false;
   private abort = new AbortController();
 
@@ -89,6 +103,7 @@ export class FederationSender {
     this.pollIntervalMs = options.pollIntervalMs ?? 5_000;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 60_000;
     this.random = options.random ?? Math.random;
+    this.holder = options.holder ?? `sender:${randomUUID()}`;
   }
 
   /** Starts sending: every destination with due items now, then a poll every few seconds. */
@@ -107,6 +122,8 @@ export class FederationSender {
     this.started = false;
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
+    for (const timer of this.retryTimers.values()) clearTimeout(timer);
+    this.retryTimers.clear();
     this.abort.abort(new Error("the federation sender is stopping"));
     await Promise.allSettled([...this.running.values()]);
   }
@@ -286,6 +303,21 @@ export class FederationSender {
     }
   }
 
+  /**
+   * Wakes the destination once its delay is over. The poll would find it too, but only at
+   * its next tick; the timer is not needed for correctness (the schedule is in the database).
+   */
+  private scheduleRetry(destination: string, delayMs: number): void {
+    if (!this.started || delayMs > MAX_TIMER_MS) return;
+    clearTimeout(this.retryTimers.get(destination));
+    const timer = setTimeout(() => {
+      this.retryTimers.delete(destination);
+      this.wake([destination]);
+    }, delayMs + 1);
+    timer.unref();
+    this.retryTimers.set(destination, timer);
+  }
+
   private async recordFailure(destination: string, error: unknown): Promise<void> {
     const retryAfterMs = error instanceof FederationRequestError ? error.retryAfterMs : undefined;
     const { failures, delay } = await this.storage.transaction(async (tx) => {
@@ -295,6 +327,7 @@ export class FederationSender {
       if (delay > VOLATILE_EDU_DROP_MS) await tx.dropVolatileOutbound(destination);
       return { failures, delay };
     });
+    this.scheduleRetry(destination, delay);
     this.logger.warn("could not send to destination: backing off", {
       destination,
       failures,

@@ -11,6 +11,7 @@ import { createFederationRouter, createServerKeysPublisher } from "@myelin/serve
 import type { SigningKey } from "@myelin/signing";
 import express from "express";
 import type { Homeserver, HomeserverInfo, HomeserverOptions } from "../app.js";
+import type { HomeserverConfig } from "../config.js";
 import { createHomeserver } from "../app.js";
 import { registerLocalUser } from "../client-api/users.js";
 import type { TlsFiles } from "../test-helpers.js";
@@ -138,16 +139,27 @@ export const TEST_HOMESERVER_OPTIONS: HomeserverOptions = {
   stopGraceMs: 200,
 };
 
+/** Options of {@link startTestHomeserver}. */
+export interface TestHomeserverOptions {
+  readonly dataDir?: string;
+  readonly port?: number;
+  /** Configuration settings over the test defaults (e.g. `federationRetryMinMs`). */
+  readonly config?: Partial<HomeserverConfig>;
+  /** Replaces {@link TEST_HOMESERVER_OPTIONS}. */
+  readonly homeserverOptions?: HomeserverOptions;
+}
+
 /** Starts a homeserver over HTTPS on 127.0.0.1 trusting the test CA and reaching loopback. */
-export async function startTestHomeserver(tls: TestTls, options: { dataDir?: string; port?: number } = {}): Promise<TestHomeserver> {
+export async function startTestHomeserver(tls: TestTls, options: TestHomeserverOptions = {}): Promise<TestHomeserver> {
   const dataDir = options.dataDir ?? (await temporaryDirectory());
   const config = testConfig(dataDir, {
     listen: { host: "127.0.0.1", port: options.port ?? 0 },
     tls: { certFile: tls.files.certFile, keyFile: tls.files.keyFile },
     federationCaFiles: [tls.files.caFile],
     federationAllowIp: ["127.0.0.0/8", "::1"],
+    ...options.config,
   });
-  const homeserver = createHomeserver(config, TEST_HOMESERVER_OPTIONS);
+  const homeserver = createHomeserver(config, options.homeserverOptions ?? TEST_HOMESERVER_OPTIONS);
   const info = await homeserver.start();
   const url = info.address.url;
   const self: TestHomeserver = {
@@ -173,7 +185,7 @@ export async function startTestHomeserver(tls: TestTls, options: { dataDir?: str
     },
     async restart() {
       await homeserver.stop();
-      return startTestHomeserver(tls, { dataDir, port: info.address.port });
+      return startTestHomeserver(tls, { ...options, dataDir, port: info.address.port });
     },
     stop: () => homeserver.stop(),
   };

@@ -76,6 +76,12 @@ export interface NewEvent {
   readonly stateGroupBefore?: number | null;
   /** When this server received or created the event (ms since the epoch). */
   readonly receivedTs: number;
+  /**
+   * For a backfilled non-outlier: its position, taken from
+   * {@link StorageTx.reserveBackfillOrderings} (below every event so far). Absent: the
+   * next stream ordering (the newest position).
+   */
+  readonly streamOrdering?: number;
 }
 
 /** A stored event with its status columns. */
@@ -96,7 +102,8 @@ export interface StoredEvent {
   readonly outlier: boolean;
   readonly stateGroupBefore: number | null;
   /**
-   * Position in this server's event stream (monotonically increasing across all rooms), or
+   * Position in this server's event stream (increasing across all rooms for new events;
+   * backfilled events get negative positions, decreasing, below everything so far), or
    * `null` for an outlier that was never placed in the timeline.
    */
   readonly streamOrdering: number | null;
@@ -110,23 +117,67 @@ export interface EventUpdate {
   readonly rejectedReason?: string | null;
   readonly softFailed?: boolean;
   /**
-   * `"assign"`: give the event the next stream ordering (when an outlier is de-outliered).
+   * `"assign"`: give the event the next stream ordering (when an outlier is de-outliered);
+   * a number: that position (a backfilled event's, see {@link StorageTx.reserveBackfillOrderings}).
    * Does nothing if the event already has one.
    */
-  readonly streamOrdering?: "assign";
+  readonly streamOrdering?: "assign" | number;
+}
+
+/** A prev event that the room's timeline cites but does not hold (where backfill starts). */
+export interface BackwardExtremity {
+  readonly eventId: string;
+  /** The depth of the deepest timeline event citing it. */
+  readonly childDepth: number;
+}
+
+/**
+ * A place in a room's timeline order, between two events. The timeline is ordered
+ * topologically, as Synapse orders `/messages`: by depth, then by stream ordering (a total
+ * order, since stream orderings are unique). `{ depth, stream }` is the place just after
+ * the event at that depth and stream ordering (whether or not such an event exists).
+ *
+ * Depth, not stream ordering, comes first because stream orderings record when this server
+ * learnt of an event: history backfilled after a rejoin is older than what the timeline
+ * holds above it but newer than what this server saw during an earlier membership, and only
+ * the DAG's depth places it between the two.
+ */
+export interface TimelinePosition {
+  readonly depth: number;
+  readonly stream: number;
 }
 
 /** Paging options of {@link StorageTx.getRoomTimeline}. */
 export interface TimelineQuery {
   /**
-   * Exclusive start position: `"b"` returns events with a stream ordering below it (default:
-   * the newest), `"f"` above it (default: the oldest).
+   * Where to start: `"b"` returns the events before this position (default: from the
+   * newest), `"f"` the events after it (default: from the oldest).
    */
-  readonly fromStream?: number;
+  readonly from?: TimelinePosition;
   /** `"b"`: newest first, going back; `"f"`: oldest first, going forward. */
   readonly dir: "b" | "f";
   /** At most this many events (>= 0). */
   readonly limit: number;
+}
+
+/** Bounds (inclusive, either optional) on the depth of the events citing a backward extremity. */
+export interface ChildDepthRange {
+  readonly min?: number;
+  readonly max?: number;
+}
+
+/** A local user's invite to a room (see {@link StorageTx.putPendingInvite}). */
+export interface PendingInviteRow {
+  readonly roomId: string;
+  /** The invited local user. */
+  readonly userId: string;
+  /** The invite (`m.room.member`, membership `invite`), stored as an event. */
+  readonly eventId: string;
+  /** Who invited (the invite's sender). */
+  readonly sender: string;
+  /** The stripped state sent with the invite (`invite_room_state`), as JSON text of an array. */
+  readonly roomState: string;
+  readonly receivedTs: number;
 }
 
 /** Options of {@link StorageTx.getEventsBeforeDepth}. */
@@ -322,10 +373,17 @@ export interface StorageTx {
    */
   updateEvent(eventId: string, update: EventUpdate): Promise<StoredEvent>;
   /**
-   * A page of the room timeline: non-outlier, not rejected, not soft-failed events, by
-   * stream ordering (see {@link TimelineQuery}).
+   * A page of the room timeline: non-outlier, not rejected, not soft-failed events, in
+   * topological order: by depth, then stream ordering (see {@link TimelinePosition} and
+   * {@link TimelineQuery}). Stream orderings may be negative (backfilled events).
    */
   getRoomTimeline(roomId: string, query: TimelineQuery): Promise<StoredEvent[]>;
+  /**
+   * The greatest depth among the room's timeline events (as in getRoomTimeline) with a
+   * stream ordering at most `stream`, or `undefined` if there is none. Turns a position in
+   * stream order (a `/messages` token of an earlier version) into a topological one.
+   */
+  getMaxDepthUpToStream(roomId: string, stream: number): Promise<number | undefined>;
   /**
    * For `/timestamp_to_event`: the timeline event (as in getRoomTimeline) closest to `ts`
    * in direction `dir` (`"f"`: the first with origin_server_ts >= ts; `"b"`: the last with
@@ -334,7 +392,8 @@ export interface StorageTx {
   getEventIdNearTs(roomId: string, ts: number, dir: "b" | "f"): Promise<string | undefined>;
   /**
    * The highest stream ordering among the room's timeline events, or across all rooms if
-   * `roomId` is absent; 0 when there is none (stream orderings start at 1).
+   * `roomId` is absent; 0 when there is none (new events get orderings from 1 up, backfilled
+   * ones from -1 down).
    */
   getMaxStream(roomId?: string): Promise<number>;
   /**
@@ -349,6 +408,21 @@ export interface StorageTx {
    * the DAG), rejected ones excluded. Used to recompute forward extremities.
    */
   getChildEventIds(eventIds: Iterable<string>): Promise<Set<string>>;
+  /**
+   * Reserves `count` (>= 1) stream orderings below every one handed out so far, for events
+   * about to be backfilled (older than those already in the timeline), and returns the
+   * lowest: the block is `lowest .. lowest + count - 1`, to be given oldest first. Never
+   * reused, even if unused.
+   */
+  reserveBackfillOrderings(count: number): Promise<number>;
+  /**
+   * The room's backward extremities: events cited as `prev_events` by its timeline events
+   * (non-outlier, not rejected) that are not in the timeline themselves (unknown, or stored
+   * as outliers), deepest child first, at most `limit`. With `childDepths`, only the
+   * citations by events whose depth is in that range count (`childDepth` is the deepest of
+   * those).
+   */
+  getBackwardExtremities(roomId: string, limit: number, childDepths?: ChildDepthRange): Promise<BackwardExtremity[]>;
   /**
    * For backfill: the room's non-outlier, non-rejected events with depth <= `maxDepth`,
    * deepest first (ties by stream ordering, newest first).
@@ -381,6 +455,20 @@ export interface StorageTx {
   getCurrentStateGroup(roomId: string): Promise<number | undefined>;
   /** Records the state group of the room's current state. */
   setCurrentStateGroup(roomId: string, groupId: number): Promise<void>;
+
+  // --- pending invites ---
+
+  /**
+   * Records (or replaces) a local user's invite to a room; `"not-found"` if the invite
+   * event is not stored. Kept until {@link StorageTx.deletePendingInvite}.
+   */
+  putPendingInvite(invite: PendingInviteRow): Promise<void>;
+  /** The user's invite to the room, or `undefined`. */
+  getPendingInvite(roomId: string, userId: string): Promise<PendingInviteRow | undefined>;
+  /** The user's invites, by room ID. */
+  listPendingInvites(userId: string): Promise<PendingInviteRow[]>;
+  /** Forgets the user's invite to the room (joined, rejected, superseded); whether there was one. */
+  deletePendingInvite(roomId: string, userId: string): Promise<boolean>;
 
   // --- users ---
 

@@ -132,6 +132,11 @@ export interface SignedTestRequest {
   /** Override what is signed (to test altered requests). */
   readonly sign?: { method?: string; path?: string; content?: JsonValue | undefined };
   readonly headers?: OutgoingHttpHeaders;
+  /**
+   * Sign and send `content`'s `JsonNumberToken`s in Synapse's notation (as a Synapse
+   * homeserver forwarding a room 1-5 event with floats does).
+   */
+  readonly compat?: "synapse";
 }
 
 /** Builds a request signed with X-Matrix, as a peer would send it. */
@@ -145,12 +150,14 @@ export function signedRequest(options: SignedTestRequest): TestRequest {
     destination: options.destination,
     ...(content === undefined ? {} : { content }),
     key: options.peer.key,
+    ...(options.compat === undefined ? {} : { compat: options.compat }),
   });
+  const encoding = options.compat === undefined ? undefined : { compat: options.compat };
   return {
     method: options.method,
     path: options.path,
     headers: { Authorization: authorization, "Content-Type": "application/json", ...options.headers },
-    ...(options.content === undefined ? {} : { body: encodeCanonicalJson(options.content) }),
+    ...(options.content === undefined ? {} : { body: encodeCanonicalJson(options.content, encoding) }),
   };
 }
 

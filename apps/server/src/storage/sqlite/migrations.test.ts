@@ -46,6 +46,95 @@ describe("schema migrations", () => {
     }
   });
 
+  it("upgrades a version-1 database: backfill positions start below 0, and stored invites become pending invites", async () => {
+    const path = await temporaryDatabasePath();
+    const v1 = await openSqliteStorage(path, { migrations: SQLITE_MIGRATIONS.slice(0, 1) });
+    const member = (eventId: string, membership: string, depth: number, userId = "@u:here", unsigned?: unknown) => ({
+      eventId,
+      roomId: "!r:there",
+      json: JSON.stringify({ type: "m.room.member", state_key: userId, sender: "@s:there", content: { membership }, ...(unsigned === undefined ? {} : { unsigned }) }),
+      type: "m.room.member",
+      stateKey: userId,
+      sender: "@s:there",
+      depth,
+      originServerTs: 1,
+      prevEvents: [],
+      authEvents: [],
+      outlier: true,
+      receivedTs: 7,
+    });
+    await v1.transaction(async (tx) => {
+      await tx.createUser({ userId: "@u:here", createdTs: 0 });
+      await tx.createUser({ userId: "@gone:here", createdTs: 0 });
+      await tx.insertEvent(member("$invite", "invite", 5, "@u:here", { invite_room_state: [{ type: "m.room.name", state_key: "", content: { name: "R" } }] }));
+      // Rejected through the inviting server afterwards: not pending.
+      await tx.insertEvent(member("$old-invite", "invite", 5, "@gone:here"));
+      await tx.insertEvent(member("$leave", "leave", 6, "@gone:here"));
+      // Not a local user.
+      await tx.insertEvent(member("$remote", "invite", 5, "@x:elsewhere"));
+    });
+    await v1.close();
+    const storage = await openSqliteStorage(path);
+    try {
+      await storage.transaction(async (tx) => {
+        expect(await tx.getPendingInvite("!r:there", "@u:here")).toEqual({
+          roomId: "!r:there",
+          userId: "@u:here",
+          eventId: "$invite",
+          sender: "@s:there",
+          roomState: JSON.stringify([{ type: "m.room.name", state_key: "", content: { name: "R" } }]),
+          receivedTs: 7,
+        });
+        expect(await tx.listPendingInvites("@gone:here")).toEqual([]);
+        expect(await tx.listPendingInvites("@x:elsewhere")).toEqual([]);
+        expect(await tx.reserveBackfillOrderings(1)).toBe(-1);
+      });
+    } finally {
+      await storage.close();
+    }
+  });
+
+  it("upgrades a version-2 database: an index in the timeline's (depth, stream ordering) order replaces the depth index", async () => {
+    const path = await temporaryDatabasePath();
+    const v2 = await openSqliteStorage(path, { migrations: SQLITE_MIGRATIONS.slice(0, 2) });
+    const event = (eventId: string, depth: number, streamOrdering?: number) => ({
+      eventId,
+      roomId: "!r:here",
+      json: "{}",
+      type: "m.room.message",
+      stateKey: null,
+      sender: "@u:here",
+      depth,
+      originServerTs: 1,
+      prevEvents: [],
+      authEvents: [],
+      outlier: false,
+      receivedTs: 1,
+      ...(streamOrdering === undefined ? {} : { streamOrdering }),
+    });
+    await v2.transaction(async (tx) => {
+      await tx.insertEvent(event("$live", 1));
+      await tx.insertEvent(event("$later", 9));
+      await tx.insertEvent(event("$backfilled", 5, await tx.reserveBackfillOrderings(1)));
+    });
+    await v2.close();
+    const storage = await openSqliteStorage(path);
+    try {
+      const ids = await storage.transaction(async (tx) => (await tx.getRoomTimeline("!r:here", { dir: "f", limit: 10 })).map((e) => e.eventId));
+      expect(ids).toEqual(["$live", "$backfilled", "$later"]);
+    } finally {
+      await storage.close();
+    }
+    const db = new Database(path, { readonly: true });
+    try {
+      const indexes = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'events'").pluck().all();
+      expect(indexes).toContain("events_room_topological");
+      expect(indexes).not.toContain("events_room_depth");
+    } finally {
+      db.close();
+    }
+  });
+
   it("opens an up-to-date database again without re-running any step", async () => {
     const path = await temporaryDatabasePath();
     await (await openSqliteStorage(path)).close();

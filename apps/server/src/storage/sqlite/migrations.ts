@@ -178,6 +178,50 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     last_success_ts INTEGER
   ) STRICT;
   `,
+  // Version 2: backfill and pending invites.
+  `
+  -- Backfilled (older) events are placed below every event so far: their stream orderings
+  -- count down from 0 (-1, -2, ...), like Synapse's backfill stream, so that paginating
+  -- /messages backwards reaches them after the events this server already had.
+  INSERT INTO counters (name, value) VALUES ('backfill', 0);
+
+  -- Invites of local users to rooms this server may not be in: the inviter, and the
+  -- stripped state shown with the invite (a copy of what the invite event's unsigned holds).
+  CREATE TABLE pending_invites (
+    room_id     TEXT NOT NULL,
+    user_id     TEXT NOT NULL,
+    event_id    TEXT NOT NULL REFERENCES events (event_id),
+    sender      TEXT NOT NULL,
+    room_state  TEXT NOT NULL,
+    received_ts INTEGER NOT NULL,
+    PRIMARY KEY (room_id, user_id)
+  ) STRICT;
+  CREATE INDEX pending_invites_user ON pending_invites (user_id, room_id);
+  -- Invites received before this version were kept only as outlier events: record the
+  -- latest one of each local user and room, unless a later membership of theirs is stored.
+  INSERT OR IGNORE INTO pending_invites (room_id, user_id, event_id, sender, room_state, received_ts)
+  SELECT e.room_id, e.state_key, e.event_id, e.sender,
+         COALESCE(json_extract(e.json, '$.unsigned.invite_room_state'), '[]'), e.received_ts
+  FROM events e
+  WHERE e.type = 'm.room.member' AND e.outlier = 1 AND e.rejected_reason IS NULL
+    AND json_extract(e.json, '$.content.membership') = 'invite'
+    AND e.state_key IN (SELECT user_id FROM users)
+    AND NOT EXISTS (
+      SELECT 1 FROM events later
+      WHERE later.room_id = e.room_id AND later.type = 'm.room.member' AND later.state_key = e.state_key
+        AND later.event_id != e.event_id AND later.depth >= e.depth
+    )
+  ORDER BY e.depth DESC;
+  `,
+  // Version 3: the timeline's topological order.
+  `
+  -- /messages pages the timeline by (depth, stream_ordering), as Synapse pages by
+  -- (topological_ordering, stream_ordering): stream order alone lists history backfilled
+  -- after a rejoin before what this server saw live earlier. This index serves that order
+  -- in both directions; it begins with events_room_depth's columns, which is dropped.
+  CREATE INDEX events_room_topological ON events (room_id, depth, stream_ordering);
+  DROP INDEX events_room_depth;
+  `,
 ];
 
 /** The schema version this code writes: the number of migration steps it knows. */

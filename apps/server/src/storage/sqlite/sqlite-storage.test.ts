@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { removeTemporaryDirectories } from "../../test-helpers.js";
 import { StorageError } from "../storage-error.js";
 import type { StorageFailure } from "../storage-error.js";
-import type { Storage, StorageTx } from "../storage.js";
+import type { Storage, StorageTx, TimelinePosition } from "../storage.js";
 import { openSqliteStorage } from "./sqlite-storage.js";
 import { newEvent, openTemporaryStorage, withStorage } from "./test-fixtures.js";
 
@@ -189,7 +189,7 @@ describe("events", () => {
     });
   });
 
-  it("pages the timeline both ways, exclusive of the start, hiding outliers, rejected and soft-failed events", async () => {
+  it("pages the timeline both ways from a position, hiding outliers, rejected and soft-failed events", async () => {
     await withStorage(async (storage) => {
       await storage.transaction(async (tx) => {
         await tx.insertEvent(newEvent("$1"));
@@ -206,14 +206,14 @@ describe("events", () => {
           (await tx.getRoomTimeline(ROOM, query)).map((event) => event.eventId);
         expect(await ids({ dir: "b", limit: 10 })).toEqual(["$4", "$3", "$2", "$1"]);
         expect(await ids({ dir: "b", limit: 2 })).toEqual(["$4", "$3"]);
-        const three = (await tx.getEvent("$3"))?.streamOrdering;
-        expect(await ids({ dir: "b", limit: 10, ...(three === undefined || three === null ? {} : { fromStream: three }) })).toEqual([
-          "$2",
-          "$1",
-        ]);
+        // All at depth 1: stream ordering decides. A position is the place just after an event.
+        const three = (await tx.getEvent("$3"))?.streamOrdering ?? 0;
+        expect(await ids({ dir: "b", limit: 10, from: { depth: 1, stream: three - 1 } })).toEqual(["$2", "$1"]);
+        expect(await ids({ dir: "b", limit: 10, from: { depth: 1, stream: three } })).toEqual(["$3", "$2", "$1"]);
         expect(await ids({ dir: "f", limit: 10 })).toEqual(["$1", "$2", "$3", "$4"]);
         const two = (await tx.getEvent("$2"))?.streamOrdering ?? -1;
-        expect(await ids({ dir: "f", limit: 1, fromStream: two })).toEqual(["$3"]);
+        expect(await ids({ dir: "f", limit: 1, from: { depth: 1, stream: two } })).toEqual(["$3"]);
+        expect(await failureOf(tx.getRoomTimeline(ROOM, { dir: "b", limit: 1, from: { depth: 1.5, stream: 0 } }))).toBe("invalid-argument");
         expect(await ids({ dir: "f", limit: 0 })).toEqual([]);
         expect(await failureOf(tx.getRoomTimeline(ROOM, { dir: "f", limit: -1 }))).toBe("invalid-argument");
       });
@@ -284,6 +284,177 @@ describe("events", () => {
           "$d3",
           "$d2b",
         ]);
+      });
+    });
+  });
+});
+
+describe("backfill", () => {
+  it("reserves blocks of stream orderings below every one handed out, never reusing one", async () => {
+    await withStorage(async (storage, path) => {
+      const first = await storage.transaction((tx) => tx.reserveBackfillOrderings(3));
+      expect(first).toBe(-3);
+      expect(await storage.transaction((tx) => tx.reserveBackfillOrderings(2))).toBe(-5);
+      // A rolled-back reservation is given out again; a committed one never is.
+      await expect(
+        storage.transaction(async (tx) => {
+          await tx.reserveBackfillOrderings(10);
+          throw new Error("abandon");
+        }),
+      ).rejects.toThrow("abandon");
+      expect(await storage.transaction((tx) => tx.reserveBackfillOrderings(1))).toBe(-6);
+      expect(await failureOf(storage.transaction((tx) => tx.reserveBackfillOrderings(0)))).toBe("invalid-argument");
+      await storage.close();
+      const reopened = await openSqliteStorage(path);
+      try {
+        expect(await reopened.transaction((tx) => tx.reserveBackfillOrderings(1))).toBe(-7);
+      } finally {
+        await reopened.close();
+      }
+    });
+  });
+
+  it("places backfilled events in the timeline by depth, whether inserted or de-outliered", async () => {
+    await withStorage(async (storage) => {
+      await storage.transaction(async (tx) => {
+        await tx.insertEvent(newEvent("$join", { depth: 10 }));
+        await tx.insertEvent(newEvent("$later", { depth: 11 }));
+        await tx.insertEvent(newEvent("$state", { depth: 8, outlier: true }));
+        const lowest = await tx.reserveBackfillOrderings(3);
+        // Oldest first: the lowest position goes to the shallowest event.
+        await tx.insertEvent(newEvent("$old7", { depth: 7, streamOrdering: lowest }));
+        await tx.updateEvent("$state", { outlier: false, streamOrdering: lowest + 1 });
+        await tx.insertEvent(newEvent("$old9", { depth: 9, streamOrdering: lowest + 2 }));
+        const ids = async (query: Parameters<StorageTx["getRoomTimeline"]>[1]): Promise<string[]> =>
+          (await tx.getRoomTimeline(ROOM, query)).map((event) => event.eventId);
+        expect(await ids({ dir: "b", limit: 10 })).toEqual(["$later", "$join", "$old9", "$state", "$old7"]);
+        expect(await ids({ dir: "f", limit: 10 })).toEqual(["$old7", "$state", "$old9", "$join", "$later"]);
+        expect(await ids({ dir: "b", limit: 10, from: { depth: 9, stream: lowest + 1 } })).toEqual(["$state", "$old7"]);
+        expect(await tx.getMaxStream(ROOM)).toBe((await tx.getEvent("$later"))?.streamOrdering);
+        expect(await failureOf(tx.insertEvent(newEvent("$bad", { outlier: true, streamOrdering: -100 })))).toBe("invalid-argument");
+      });
+    });
+  });
+
+  it("orders the timeline by depth, then stream ordering: history backfilled after a rejoin goes between the events received live around it", async () => {
+    await withStorage(async (storage) => {
+      // What a server holds after a user left a room and rejoined: the events it received
+      // live during the first membership (depths 1-5), the rejoin (depth 28), and then the
+      // history it missed (depths 6-27), backfilled, so with stream orderings below all.
+      const expected = ["$create", "$m0", "$fork", "$m1", "$m2", "$leave"];
+      for (let i = 3; i <= 24; i++) expected.push(`$m${i}`);
+      expected.push("$rejoin");
+      await storage.transaction(async (tx) => {
+        for (const [index, id] of ["$create", "$m0", "$m1", "$m2", "$leave"].entries()) await tx.insertEvent(newEvent(id, { depth: index + 1 }));
+        await tx.insertEvent(newEvent("$rejoin", { depth: 28, prevEvents: ["$m24"] }));
+        const backfilled = expected.filter((id) => /^\$m([3-9]|1\d|2[0-4])$/.test(id));
+        // A branch the server never saw, at the depth of $m1: at equal depth, the one placed later (lower stream ordering) comes first.
+        const lowest = await tx.reserveBackfillOrderings(backfilled.length + 1);
+        await tx.insertEvent(newEvent("$fork", { depth: 3, streamOrdering: lowest }));
+        for (const [index, id] of backfilled.entries()) await tx.insertEvent(newEvent(id, { depth: index + 6, streamOrdering: lowest + 1 + index }));
+      });
+      await storage.transaction(async (tx) => {
+        // Stream order alone would list the backfilled history before what was seen live.
+        const byStream = [...(await tx.getEvents(expected)).values()].sort((a, b) => (a.streamOrdering ?? 0) - (b.streamOrdering ?? 0));
+        expect(byStream.map((e) => e.eventId)).not.toEqual(expected);
+
+        expect((await tx.getRoomTimeline(ROOM, { dir: "f", limit: 100 })).map((e) => e.eventId)).toEqual(expected);
+        expect((await tx.getRoomTimeline(ROOM, { dir: "b", limit: 100 })).map((e) => e.eventId)).toEqual([...expected].reverse());
+        // Paged the way /messages pages: each page starts at the place next to the previous page's last event.
+        const walk = async (dir: "b" | "f", limit: number): Promise<string[]> => {
+          const seen: string[] = [];
+          let from: TimelinePosition | undefined;
+          for (;;) {
+            const page = await tx.getRoomTimeline(ROOM, { dir, limit, ...(from === undefined ? {} : { from }) });
+            seen.push(...page.map((e) => e.eventId));
+            const last = page.at(-1);
+            if (page.length < limit || last === undefined) return seen;
+            const stream = last.streamOrdering ?? 0;
+            from = { depth: last.depth, stream: dir === "b" ? stream - 1 : stream };
+          }
+        };
+        for (const limit of [1, 4, 7]) {
+          expect(await walk("b", limit)).toEqual([...expected].reverse());
+          expect(await walk("f", limit)).toEqual(expected);
+        }
+      });
+    });
+  });
+
+  it("finds the greatest timeline depth up to a stream ordering, to read a position in stream order", async () => {
+    await withStorage(async (storage) => {
+      await storage.transaction(async (tx) => {
+        await tx.insertEvent(newEvent("$a", { depth: 4 }));
+        await tx.insertEvent(newEvent("$b", { depth: 2 }));
+        await tx.insertEvent(newEvent("$deep-rejected", { depth: 50, rejectedReason: "no" }));
+        await tx.insertEvent(newEvent("$deep-outlier", { depth: 60, outlier: true }));
+        await tx.insertEvent(newEvent("$elsewhere", { roomId: "!other:x", depth: 70 }));
+        await tx.insertEvent(newEvent("$c", { depth: 9 }));
+        const stream = async (id: string): Promise<number> => (await tx.getEvent(id))?.streamOrdering ?? Number.NaN;
+        expect(await tx.getMaxDepthUpToStream(ROOM, await stream("$a"))).toBe(4);
+        expect(await tx.getMaxDepthUpToStream(ROOM, await stream("$elsewhere"))).toBe(4);
+        expect(await tx.getMaxDepthUpToStream(ROOM, await stream("$c"))).toBe(9);
+        expect(await tx.getMaxDepthUpToStream(ROOM, (await stream("$a")) - 1)).toBeUndefined();
+        expect(await failureOf(tx.getMaxDepthUpToStream(ROOM, 0.5))).toBe("invalid-argument");
+      });
+    });
+  });
+
+  it("lists the prev events the timeline cites but does not hold, deepest child first", async () => {
+    await withStorage(async (storage) => {
+      await storage.transaction(async (tx) => {
+        await tx.insertEvent(newEvent("$known", { depth: 4 }));
+        await tx.insertEvent(newEvent("$outlier", { depth: 3, outlier: true }));
+        await tx.insertEvent(newEvent("$join", { depth: 5, prevEvents: ["$known", "$missing-a"] }));
+        await tx.insertEvent(newEvent("$msg", { depth: 6, prevEvents: ["$join", "$outlier"] }));
+        await tx.insertEvent(newEvent("$known2", { depth: 3, prevEvents: ["$missing-a", "$missing-b"] }));
+        // Neither rejected nor outlier events nor other rooms' events count as citing.
+        await tx.insertEvent(newEvent("$rejected", { depth: 9, prevEvents: ["$missing-r"], rejectedReason: "no" }));
+        await tx.insertEvent(newEvent("$out2", { depth: 9, prevEvents: ["$missing-o"], outlier: true }));
+        await tx.insertEvent(newEvent("$elsewhere", { roomId: "!other:x", depth: 9, prevEvents: ["$missing-x"] }));
+        expect(await tx.getBackwardExtremities(ROOM, 10)).toEqual([
+          { eventId: "$outlier", childDepth: 6 },
+          { eventId: "$missing-a", childDepth: 5 },
+          { eventId: "$missing-b", childDepth: 3 },
+        ]);
+        expect((await tx.getBackwardExtremities(ROOM, 1)).map((e) => e.eventId)).toEqual(["$outlier"]);
+        // Only citations by events in the depth range count, and childDepth is the deepest of those.
+        expect(await tx.getBackwardExtremities(ROOM, 10, { max: 5 })).toEqual([
+          { eventId: "$missing-a", childDepth: 5 },
+          { eventId: "$missing-b", childDepth: 3 },
+        ]);
+        expect(await tx.getBackwardExtremities(ROOM, 10, { max: 4 })).toEqual([
+          { eventId: "$missing-a", childDepth: 3 },
+          { eventId: "$missing-b", childDepth: 3 },
+        ]);
+        expect(await tx.getBackwardExtremities(ROOM, 10, { min: 4, max: 5 })).toEqual([{ eventId: "$missing-a", childDepth: 5 }]);
+        expect(await tx.getBackwardExtremities(ROOM, 10, { min: 6 })).toEqual([{ eventId: "$outlier", childDepth: 6 }]);
+        expect(await tx.getBackwardExtremities(ROOM, 10, { min: 7 })).toEqual([]);
+        // Once placed in the timeline, it is no longer one.
+        await tx.updateEvent("$outlier", { outlier: false, streamOrdering: await tx.reserveBackfillOrderings(1) });
+        expect((await tx.getBackwardExtremities(ROOM, 10)).map((e) => e.eventId)).toEqual(["$missing-a", "$missing-b"]);
+      });
+    });
+  });
+});
+
+describe("pending invites", () => {
+  it("records one invite per room and user, replaces it, lists a user's and forgets them", async () => {
+    await withStorage(async (storage) => {
+      await storage.transaction(async (tx) => {
+        for (const id of ["$inv1", "$inv2", "$inv3"]) await tx.insertEvent(newEvent(id, { type: "m.room.member", outlier: true }));
+        const invite = { roomId: "!b:x", userId: "@u:x", eventId: "$inv1", sender: "@s:y", roomState: "[]", receivedTs: 5 };
+        await tx.putPendingInvite(invite);
+        await tx.putPendingInvite({ ...invite, roomId: "!a:x", eventId: "$inv2" });
+        await tx.putPendingInvite({ ...invite, userId: "@other:x", eventId: "$inv3" });
+        expect(await tx.getPendingInvite("!b:x", "@u:x")).toEqual(invite);
+        await tx.putPendingInvite({ ...invite, eventId: "$inv3", sender: "@t:z", roomState: '[{"type":"m.room.name"}]' });
+        expect(await tx.getPendingInvite("!b:x", "@u:x")).toMatchObject({ eventId: "$inv3", sender: "@t:z", roomState: '[{"type":"m.room.name"}]' });
+        expect((await tx.listPendingInvites("@u:x")).map((i) => i.roomId)).toEqual(["!a:x", "!b:x"]);
+        expect(await tx.deletePendingInvite("!b:x", "@u:x")).toBe(true);
+        expect(await tx.deletePendingInvite("!b:x", "@u:x")).toBe(false);
+        expect(await tx.getPendingInvite("!b:x", "@u:x")).toBeUndefined();
+        expect(await failureOf(tx.putPendingInvite({ ...invite, eventId: "$never-stored" }))).toBe("not-found");
       });
     });
   });

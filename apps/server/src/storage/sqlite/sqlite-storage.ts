@@ -22,6 +22,8 @@ import { StorageError } from "../storage-error.js";
 import type {
   AccessTokenOwner,
   AliasRow,
+  BackwardExtremity,
+  ChildDepthRange,
   ClientTxn,
   DepthQuery,
   DestinationState,
@@ -35,6 +37,7 @@ import type {
   OutboundItem,
   OutboundItemInput,
   OutboundLimits,
+  PendingInviteRow,
   Profile,
   RoomRow,
   StagedPdu,
@@ -131,6 +134,26 @@ interface EventRowDb {
   state_group_before: number | null;
   stream_ordering: number | null;
   received_ts: number;
+}
+
+interface PendingInviteRowDb {
+  room_id: string;
+  user_id: string;
+  event_id: string;
+  sender: string;
+  room_state: string;
+  received_ts: number;
+}
+
+function toPendingInvite(row: PendingInviteRowDb): PendingInviteRow {
+  return {
+    roomId: row.room_id,
+    userId: row.user_id,
+    eventId: row.event_id,
+    sender: row.sender,
+    roomState: row.room_state,
+    receivedTs: row.received_ts,
+  };
 }
 
 const EVENT_COLUMNS =
@@ -430,7 +453,10 @@ class SqliteTx implements StorageTx {
 
   insertEvent(event: NewEvent): Promise<StoredEvent> {
     return this.op(() => {
-      const streamOrdering = event.outlier ? null : this.nextStream();
+      if (event.streamOrdering !== undefined && (event.outlier || !Number.isSafeInteger(event.streamOrdering))) {
+        throw new StorageError("invalid-argument", "an explicit stream ordering is an integer, for a non-outlier");
+      }
+      const streamOrdering = event.outlier ? null : (event.streamOrdering ?? this.nextStream());
       const stored: StoredEvent = {
         eventId: event.eventId,
         roomId: event.roomId,
@@ -521,9 +547,13 @@ class SqliteTx implements StorageTx {
       );
       if (current === undefined) throw new StorageError("not-found", `unknown event ${eventId}`);
       const outlier = update.outlier ?? current.outlier !== 0;
+      if (typeof update.streamOrdering === "number" && !Number.isSafeInteger(update.streamOrdering)) {
+        throw new StorageError("invalid-argument", "a stream ordering is an integer");
+      }
       // Invariant: a non-outlier has a stream ordering (it is in the timeline's order).
-      const wantsStream = update.streamOrdering === "assign" || !outlier;
-      const stream = current.stream_ordering ?? (wantsStream ? this.nextStream() : null);
+      const wantsStream = update.streamOrdering !== undefined || !outlier;
+      const given = typeof update.streamOrdering === "number" ? update.streamOrdering : undefined;
+      const stream = current.stream_ordering ?? (wantsStream ? (given ?? this.nextStream()) : null);
       const set = (value: unknown): [number, unknown] => [value === undefined ? 0 : 1, value ?? null];
       this.run(
         `UPDATE events SET
@@ -549,25 +579,35 @@ class SqliteTx implements StorageTx {
   getRoomTimeline(roomId: string, query: TimelineQuery): Promise<StoredEvent[]> {
     return this.op(() => {
       checkLimit(query.limit, "limit");
-      const rows =
-        query.dir === "b"
-          ? this.all<EventRowDb>(
-              `SELECT ${EVENT_COLUMNS} FROM events
-               WHERE room_id = ? AND stream_ordering < ? AND ${TIMELINE}
-               ORDER BY stream_ordering DESC LIMIT ?`,
-              roomId,
-              query.fromStream ?? Number.MAX_SAFE_INTEGER,
-              query.limit,
-            )
-          : this.all<EventRowDb>(
-              `SELECT ${EVENT_COLUMNS} FROM events
-               WHERE room_id = ? AND stream_ordering > ? AND ${TIMELINE}
-               ORDER BY stream_ordering ASC LIMIT ?`,
-              roomId,
-              query.fromStream ?? 0,
-              query.limit,
-            );
-      return rows.map(toStoredEvent);
+      const from = query.from;
+      if (from !== undefined && !(Number.isSafeInteger(from.depth) && Number.isSafeInteger(from.stream))) {
+        throw new StorageError("invalid-argument", "a timeline position is a pair of integers");
+      }
+      // Row values compare (depth, stream_ordering) lexicographically, which is the
+      // timeline's order; the events_room_topological index serves both directions.
+      const backward = query.dir === "b";
+      const bound = from === undefined ? "" : backward ? "AND (depth, stream_ordering) <= (?, ?)" : "AND (depth, stream_ordering) > (?, ?)";
+      const order = backward ? "DESC" : "ASC";
+      return this.all<EventRowDb>(
+        `SELECT ${EVENT_COLUMNS} FROM events
+         WHERE room_id = ? ${bound} AND ${TIMELINE}
+         ORDER BY depth ${order}, stream_ordering ${order} LIMIT ?`,
+        roomId,
+        ...(from === undefined ? [] : [from.depth, from.stream]),
+        query.limit,
+      ).map(toStoredEvent);
+    });
+  }
+
+  getMaxDepthUpToStream(roomId: string, stream: number): Promise<number | undefined> {
+    return this.op(() => {
+      if (!Number.isSafeInteger(stream)) throw new StorageError("invalid-argument", "a stream ordering is an integer");
+      const row = this.get<{ max: number | null }>(
+        `SELECT MAX(depth) AS max FROM events WHERE room_id = ? AND stream_ordering <= ? AND ${TIMELINE}`,
+        roomId,
+        stream,
+      );
+      return row?.max ?? undefined;
     });
   }
 
@@ -634,6 +674,43 @@ class SqliteTx implements StorageTx {
           ),
         ),
     );
+  }
+
+  reserveBackfillOrderings(count: number): Promise<number> {
+    return this.op(() => {
+      if (!Number.isSafeInteger(count) || count < 1) throw new StorageError("invalid-argument", "count must be a positive integer");
+      const row = this.get<{ value: number }>(
+        "UPDATE counters SET value = value - ? WHERE name = 'backfill' RETURNING value",
+        count,
+      );
+      if (row === undefined) throw new StorageError("corrupt", "the backfill counter row is missing");
+      return row.value;
+    });
+  }
+
+  getBackwardExtremities(roomId: string, limit: number, childDepths: ChildDepthRange = {}): Promise<BackwardExtremity[]> {
+    return this.op(() => {
+      checkLimit(limit, "limit");
+      // Absent bounds are the widest integers, so one statement (and the depth index) serves all.
+      const min = childDepths.min ?? Number.MIN_SAFE_INTEGER;
+      const max = childDepths.max ?? Number.MAX_SAFE_INTEGER;
+      if (!Number.isSafeInteger(min) || !Number.isSafeInteger(max)) throw new StorageError("invalid-argument", "depth bounds are integers");
+      return this.all<{ event_id: string; child_depth: number }>(
+        `SELECT e.target_id AS event_id, MAX(child.depth) AS child_depth
+         FROM events child
+         JOIN event_edges e ON e.event_id = child.event_id AND e.kind = 'prev'
+         LEFT JOIN events target ON target.event_id = e.target_id
+         WHERE child.room_id = ? AND child.depth BETWEEN ? AND ? AND child.outlier = 0 AND child.rejected_reason IS NULL
+           AND (target.event_id IS NULL OR target.outlier = 1)
+         GROUP BY e.target_id
+         ORDER BY child_depth DESC, event_id
+         LIMIT ?`,
+        roomId,
+        min,
+        max,
+        limit,
+      ).map((row) => ({ eventId: row.event_id, childDepth: row.child_depth }));
+    });
   }
 
   getEventsBeforeDepth(roomId: string, query: DepthQuery): Promise<StoredEvent[]> {
@@ -805,6 +882,41 @@ class SqliteTx implements StorageTx {
         groupId,
       );
     });
+  }
+
+  // --- pending invites ---
+
+  putPendingInvite(invite: PendingInviteRow): Promise<void> {
+    return this.op(() => {
+      this.run(
+        `INSERT INTO pending_invites (room_id, user_id, event_id, sender, room_state, received_ts) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (room_id, user_id) DO UPDATE SET event_id = excluded.event_id, sender = excluded.sender,
+           room_state = excluded.room_state, received_ts = excluded.received_ts`,
+        invite.roomId,
+        invite.userId,
+        invite.eventId,
+        invite.sender,
+        invite.roomState,
+        invite.receivedTs,
+      );
+    });
+  }
+
+  getPendingInvite(roomId: string, userId: string): Promise<PendingInviteRow | undefined> {
+    return this.op(() => {
+      const row = this.get<PendingInviteRowDb>("SELECT * FROM pending_invites WHERE room_id = ? AND user_id = ?", roomId, userId);
+      return row === undefined ? undefined : toPendingInvite(row);
+    });
+  }
+
+  listPendingInvites(userId: string): Promise<PendingInviteRow[]> {
+    return this.op(() =>
+      this.all<PendingInviteRowDb>("SELECT * FROM pending_invites WHERE user_id = ? ORDER BY room_id", userId).map(toPendingInvite),
+    );
+  }
+
+  deletePendingInvite(roomId: string, userId: string): Promise<boolean> {
+    return this.op(() => this.run("DELETE FROM pending_invites WHERE room_id = ? AND user_id = ?", roomId, userId).changes > 0);
   }
 
   // --- users ---

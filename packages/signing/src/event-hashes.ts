@@ -17,6 +17,7 @@ import { createHash } from "node:crypto";
 import type { JsonObject, JsonValue, RoomVersionRules } from "@myelin/types";
 import { getRoomVersion } from "@myelin/types";
 import { decodeBase64, encodeBase64, encodeBase64Url } from "./base64.js";
+import { setMember } from "./json-parse.js";
 import type { EncodeCanonicalJsonOptions } from "./canonical-json.js";
 import { encodeCanonicalJson } from "./canonical-json.js";
 import { isJsonObject } from "./json-signing.js";
@@ -37,7 +38,7 @@ export function sha256CanonicalJson(value: JsonValue, options?: EncodeCanonicalJ
 export function computeContentHash(event: JsonObject, options?: EncodeCanonicalJsonOptions): Uint8Array {
   const hashed: JsonObject = {};
   for (const key of Object.keys(event)) {
-    if (key !== "unsigned" && key !== "signatures" && key !== "hashes") hashed[key] = event[key] as JsonValue;
+    if (key !== "unsigned" && key !== "signatures" && key !== "hashes") setMember(hashed, key, event[key] as JsonValue);
   }
   return sha256CanonicalJson(hashed, options);
 }

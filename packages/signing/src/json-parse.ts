@@ -249,7 +249,8 @@ interface ObjectFrame {
 }
 type Frame = ArrayFrame | ObjectFrame;
 
-function setMember(object: Record<string, JsonValue>, key: string, value: JsonValue): void {
+/** @internal Sets `object[key]` as an own data property, even for the key `__proto__`. */
+export function setMember(object: Record<string, JsonValue>, key: string, value: JsonValue): void {
   if (key === "__proto__") {
     // Like JSON.parse: an own data property, never the prototype setter.
     Object.defineProperty(object, key, { value, writable: true, enumerable: true, configurable: true });

@@ -203,3 +203,15 @@ describe("properties", () => {
     );
   });
 });
+
+describe("a member named __proto__", () => {
+  // Found by the property test above (seed -2124446799): copying members by assignment turned
+  // "__proto__" into the copy's prototype, so the object could not be verified at all.
+  it("is signed and verified like any other member, and changing it breaks the signature", () => {
+    const object = JSON.parse('{"__proto__":{"a":1},"b":2}') as JsonObject;
+    const signed = signJson(object, "example.org", specKey);
+    expect(verifyJsonSignature(signed, "example.org", "ed25519:1", specKey.publicKey).valid).toBe(true);
+    const changed = JSON.parse(JSON.stringify(signed).replace('"a":1', '"a":2')) as JsonObject;
+    expect(verifyJsonSignature(changed, "example.org", "ed25519:1", specKey.publicKey)).toMatchObject({ valid: false, reason: "bad-signature" });
+  });
+});

@@ -14,6 +14,7 @@ import { decodeBase64, encodeBase64 } from "./base64.js";
 import type { EncodeCanonicalJsonOptions } from "./canonical-json.js";
 import { encodeCanonicalJson } from "./canonical-json.js";
 import { getEd25519Backend } from "./ed25519.js";
+import { setMember } from "./json-parse.js";
 import type { SigningKey } from "./keys.js";
 
 /** A public key as the key ring knows it. */
@@ -82,7 +83,8 @@ export function withoutSignaturesAndUnsigned(object: JsonObject): JsonObject {
   if (!Object.hasOwn(object, "signatures") && !Object.hasOwn(object, "unsigned")) return object;
   const copy: JsonObject = {};
   for (const key of Object.keys(object)) {
-    if (key !== "signatures" && key !== "unsigned") copy[key] = object[key] as JsonValue;
+    // setMember: a member named "__proto__" must stay a member, not become the prototype.
+    if (key !== "signatures" && key !== "unsigned") setMember(copy, key, object[key] as JsonValue);
   }
   return copy;
 }

@@ -144,8 +144,8 @@ function send(res: Response, status: number, body: unknown): void {
 
 function makeRequest(req: Request, params: Record<string, string>): RouteRequest {
   const search = new URLSearchParams(req.originalUrl.includes("?") ? req.originalUrl.slice(req.originalUrl.indexOf("?") + 1) : "");
-  const query: Record<string, string> = {};
-  for (const [name, value] of search) query[name] = value;
+  // Object.fromEntries defines own properties: a parameter named "__proto__" stays a parameter.
+  const query: Record<string, string> = Object.fromEntries(search);
   let body: Promise<JsonObject> | undefined;
   return {
     params,

@@ -4,7 +4,7 @@
 // events over federation (spec CS API § "Get events and state around a point", server-server
 // API § "Backfilling and retrieving missing events") and show them in the room's order.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { CsClient } from "./cs-client.js";
+import type { CsClient } from "@myelin/test-support";
 import { ROOM_VERSIONS, messageBodies, waitForBodies, waitForEvent, waitForIdenticalState, waitForMembership } from "./room-helpers.js";
 import { useCluster } from "./use-cluster.js";
 

@@ -3,8 +3,8 @@
 // messages, and all three servers restarted. Nothing a server showed may be lost; every
 // message arrives exactly once, in the sender's order; the rooms keep working.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { CsClient } from "./cs-client.js";
-import { waitFor } from "./cs-client.js";
+import type { CsClient } from "@myelin/test-support";
+import { waitFor } from "@myelin/test-support";
 import { ROOM_VERSIONS, messageBodies, waitForBodies, waitForEvent, waitForIdenticalState, waitForMembership } from "./room-helpers.js";
 import { useCluster } from "./use-cluster.js";
 

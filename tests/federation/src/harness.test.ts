@@ -6,7 +6,7 @@ import { readFile } from "node:fs/promises";
 import { decodeBase64, encodePublicKey, verifyJsonSignature } from "@myelin/signing";
 import type { JsonObject } from "@myelin/types";
 import { describe, expect, it } from "vitest";
-import { CsRequestError } from "./cs-client.js";
+import { CsRequestError } from "@myelin/test-support";
 import { getJson, sendRaw } from "./federation-request.js";
 import { parseUserAddOutput, type TestServer } from "./harness.js";
 import { useCluster } from "./use-cluster.js";

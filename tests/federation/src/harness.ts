@@ -20,8 +20,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { parseSigningKeyFile, type SigningKey } from "@myelin/signing";
-import { createTestCa, type TestCa } from "@myelin/test-support";
-import { CsClient } from "./cs-client.js";
+import { createTestCa, CsClient, trackChildProcess, type TestCa, type TestUser } from "@myelin/test-support";
 
 /** Where the built server lives: `apps/server/bin/myelin-server.js` runs `dist/run.js`. */
 const SERVER_PACKAGE_DIR = dirname(createRequire(import.meta.url).resolve("@myelin/homeserver/package.json"));
@@ -43,11 +42,7 @@ export interface ClusterOptions {
   readonly logLevel?: "debug" | "info" | "warn" | "error";
 }
 
-/** A local user of one server, with the access token the CLI made for it. */
-export interface TestUser {
-  readonly userId: string;
-  readonly accessToken: string;
-}
+export type { TestUser } from "@myelin/test-support";
 
 /** Why a server process did not do what the harness asked. */
 export type ServerProcessFailure = "missing-build" | "exited-early" | "not-ready" | "wrong-server-name" | "user-add-failed";
@@ -80,23 +75,6 @@ export async function pickFreePorts(count: number): Promise<number[]> {
   const ports = servers.map((s) => (s.address() as AddressInfo).port);
   await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
   return ports;
-}
-
-/** Every server process running, killed when the test process exits however it exits. */
-const liveChildren = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
-function track(child: ChildProcess): void {
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    // A test worker that dies before its afterAll must not leave servers behind (Node does not
-    // kill children with their parent). Only synchronous work is possible in "exit".
-    process.once("exit", () => {
-      for (const running of liveChildren) running.kill("SIGKILL");
-    });
-  }
-  liveChildren.add(child);
-  child.once("exit", () => liveChildren.delete(child));
 }
 
 /** One `myelin-server` process, which can be stopped, killed and started again with the same name, port and data. */
@@ -173,7 +151,7 @@ export class TestServer {
     this.note(`starting (run ${this.runs}): ${SERVER_BIN} ${this.args.join(" ")}`);
     const child = spawn(process.execPath, [SERVER_BIN, ...this.args], { stdio: ["ignore", "pipe", "pipe"] });
     this.child = child;
-    track(child);
+    trackChildProcess(child);
     let stdout = "";
     child.stdout?.on("data", (chunk: Buffer) => {
       stdout += chunk.toString("utf8");

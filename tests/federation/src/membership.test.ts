@@ -3,8 +3,8 @@
 // until the unban. Each change made on one server must show on the others (spec CS API
 // § "Room membership", server-server API § "Inviting to a room", "Leaving Rooms").
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { CsClient } from "./cs-client.js";
-import { CsRequestError, waitFor } from "./cs-client.js";
+import type { CsClient } from "@myelin/test-support";
+import { CsRequestError, waitFor } from "@myelin/test-support";
 import { ROOM_VERSIONS, waitForIdenticalState, waitForMembership } from "./room-helpers.js";
 import { useCluster } from "./use-cluster.js";
 

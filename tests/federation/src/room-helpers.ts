@@ -5,8 +5,8 @@
  * @module
  */
 
-import type { ClientEvent, CsClient } from "./cs-client.js";
-import { waitFor } from "./cs-client.js";
+import type { ClientEvent, CsClient } from "@myelin/test-support";
+import { waitFor } from "@myelin/test-support";
 
 /** The room versions every scenario runs in (the issue: "Room versions 10, 11 and 12"). */
 export const ROOM_VERSIONS = ["10", "11", "12"] as const;

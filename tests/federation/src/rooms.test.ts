@@ -3,7 +3,7 @@
 // agreeing on the room's current state.
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { CsClient } from "./cs-client.js";
+import type { CsClient } from "@myelin/test-support";
 import { ROOM_VERSIONS, waitForEvent, waitForIdenticalState, waitForMembership } from "./room-helpers.js";
 import { useCluster } from "./use-cluster.js";
 

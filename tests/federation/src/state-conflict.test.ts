@@ -3,8 +3,8 @@
 // DAG forks on m.room.power_levels; state resolution (v2 in rooms 10 and 11, v2.1 in 12)
 // must make all three servers agree, and the room must keep working after the merge.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { CsClient } from "./cs-client.js";
-import { waitFor } from "./cs-client.js";
+import type { CsClient } from "@myelin/test-support";
+import { waitFor } from "@myelin/test-support";
 import type { TestServer } from "./harness.js";
 import { sendFederationRequest } from "./federation-request.js";
 import { ROOM_VERSIONS, waitForEvent, waitForIdenticalState, waitForMembership } from "./room-helpers.js";

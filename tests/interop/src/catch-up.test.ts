@@ -1,7 +1,7 @@
 // Scenario 5: history sent while one server was stopped arrives after its restart
 // (catch-up), and history from before a join is backfilled.
 import { describe, expect, test } from "vitest";
-import type { ClientEvent } from "./cs.js";
+import type { ClientEvent } from "@myelin/test-support";
 import type { Peers } from "./peers.js";
 import { usePeers } from "./peers.js";
 import type { Side } from "./rooms.js";

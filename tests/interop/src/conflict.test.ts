@@ -1,8 +1,8 @@
 // Scenario 7: concurrent, conflicting state changes made on both servers at once converge
 // to the same state on both (state resolution v2 in rooms 10 and 11, v2.1 in room 12).
 import { describe, expect, test } from "vitest";
-import type { CsClient } from "./cs.js";
-import { waitFor } from "./cs.js";
+import type { CsClient } from "@myelin/test-support";
+import { waitFor } from "@myelin/test-support";
 import { usePeers } from "./peers.js";
 import { DIRECTIONS, ROOM_VERSIONS, newUser, serverNameOf, waitForEvent, waitForIdenticalState, waitForMembership } from "./rooms.js";
 

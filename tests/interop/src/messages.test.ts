@@ -1,6 +1,6 @@
 // Scenario 3: messages both ways, visible through each side's Client-Server API in the same order.
 import { describe, expect, test } from "vitest";
-import type { ClientEvent, CsClient } from "./cs.js";
+import type { ClientEvent, CsClient } from "@myelin/test-support";
 import { usePeers } from "./peers.js";
 import { DIRECTIONS, ROOM_VERSIONS, messagesWithPrefix, setUpJoinedRoom, waitForEvent, waitForMessages } from "./rooms.js";
 

@@ -13,7 +13,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { parseSigningKeyFile, type SigningKey } from "@myelin/signing";
 import type { TestCa } from "@myelin/test-support";
-import { CsClient, type TestUser } from "./cs.js";
+import { CsClient, type TestUser } from "@myelin/test-support";
 import { ServerProcess, federationVersionStatus } from "./process.js";
 
 const require = createRequire(import.meta.url);

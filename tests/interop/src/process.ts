@@ -13,6 +13,7 @@ import { readFile } from "node:fs/promises";
 import * as https from "node:https";
 import { once } from "node:events";
 import { createServer, type AddressInfo } from "node:net";
+import { trackChildProcess } from "@myelin/test-support";
 
 /** Why a server process did not do what the harness asked. */
 export type ProcessFailure = "exited-early" | "not-ready" | "already-running";
@@ -45,22 +46,6 @@ export interface ServerProcessOptions {
   readonly stopGraceMs?: number;
 }
 
-/** Every process started here, killed when the test worker exits however it exits. */
-const liveChildren = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
-function track(child: ChildProcess): void {
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    // Node does not kill children with their parent; only synchronous work is possible here.
-    process.once("exit", () => {
-      for (const running of liveChildren) running.kill("SIGKILL");
-    });
-  }
-  liveChildren.add(child);
-  child.once("exit", () => liveChildren.delete(child));
-}
-
 /** A server process that can be started, stopped and started again with the same arguments. */
 export class ServerProcess {
   readonly options: ServerProcessOptions;
@@ -87,7 +72,7 @@ export class ServerProcess {
     this.note(`starting (run ${this.runs}): ${command} ${args.join(" ")}`);
     const child = spawn(command, [...args], { cwd, env: this.options.env ?? process.env, stdio: ["ignore", "pipe", "pipe"] });
     this.child = child;
-    track(child);
+    trackChildProcess(child);
     child.stdout?.on("data", (chunk: Buffer) => this.log?.write(chunk));
     child.stderr?.on("data", (chunk: Buffer) => this.log?.write(chunk));
     this.exited = new Promise<void>((resolve) =>

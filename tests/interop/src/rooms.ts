@@ -7,8 +7,8 @@
  */
 
 import { randomBytes } from "node:crypto";
-import type { ClientEvent, CsClient } from "./cs.js";
-import { waitFor } from "./cs.js";
+import type { ClientEvent, CsClient } from "@myelin/test-support";
+import { waitFor } from "@myelin/test-support";
 import type { Peers } from "./peers.js";
 
 /** The room versions every scenario runs in (issue 6: "room versions 10, 11 and 12"). */

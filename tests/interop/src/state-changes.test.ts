@@ -2,7 +2,7 @@
 // server; each side sees the other's changes and both end with the same current state.
 // The steps of one room run in order (each builds on the previous one).
 import { beforeAll, describe, expect, test } from "vitest";
-import type { CsClient } from "./cs.js";
+import type { CsClient } from "@myelin/test-support";
 import { usePeers } from "./peers.js";
 import {
   DIRECTIONS,
@@ -14,7 +14,7 @@ import {
   waitForMembership,
   waitForStateContent,
 } from "./rooms.js";
-import { waitFor } from "./cs.js";
+import { waitFor } from "@myelin/test-support";
 
 const peers = usePeers();
 

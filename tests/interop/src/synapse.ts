@@ -16,7 +16,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { encodePublicKey, formatSigningKeyFile, generateSigningKey, type SigningKey } from "@myelin/signing";
 import type { TestCa } from "@myelin/test-support";
-import { CsClient, type TestUser } from "./cs.js";
+import { CsClient, type TestUser } from "@myelin/test-support";
 import { ServerProcess, federationVersionStatus } from "./process.js";
 
 /** The Synapse release every run uses (PyPI `matrix-synapse`), pinned exactly. */

@@ -1,7 +1,7 @@
 /**
- * A small driver for the Matrix Client-Server API (spec v1.19, `/_matrix/client/v3`), over
- * HTTPS trusting the test CA, as one logged-in user. It speaks the API as the spec defines
- * it and knows nothing of the server under test; federation is asynchronous, so tests
+ * A small driver for the Matrix Client-Server API (spec v1.19, `/_matrix/client/v3`) that
+ * works the same against `myelin-server` and Synapse: HTTPS trusting the test CA, one
+ * logged-in user, the spec's request shapes only. Federation is asynchronous, so tests
  * pair it with {@link waitFor}.
  *
  * @module
@@ -11,6 +11,13 @@ import * as https from "node:https";
 import { randomUUID } from "node:crypto";
 
 /** A client event as the CS API returns it (spec CS API § "Room Events": ClientEvent). */
+/** A local user of either server, with its access token. */
+export interface TestUser {
+  readonly userId: string;
+  readonly accessToken: string;
+}
+
+/** A client-format event (spec CS API § "Room Event Format"). */
 export interface ClientEvent {
   readonly event_id: string;
   readonly type: string;
@@ -20,6 +27,7 @@ export interface ClientEvent {
   readonly content: Record<string, unknown>;
   readonly state_key?: string;
   readonly unsigned?: Record<string, unknown>;
+  readonly redacts?: string;
 }
 
 /** `GET /rooms/{roomId}/messages` (spec CS API § "Get events and state around a point"). */
@@ -79,7 +87,7 @@ export interface CsClientOptions {
   readonly ca: string;
   readonly accessToken: string;
   readonly userId: string;
-  /** Per-request deadline; default 15 s. */
+  /** Per-request deadline; default 30 s. */
   readonly timeoutMs?: number;
 }
 
@@ -99,6 +107,11 @@ export class CsClient {
     this.userId = options.userId;
     this.url = new URL(options.baseUrl);
     this.agent = new https.Agent({ keepAlive: true, ca: options.ca, maxSockets: 8 });
+  }
+
+  /** The server part of this user's ID. */
+  get serverName(): string {
+    return this.userId.slice(this.userId.indexOf(":") + 1);
   }
 
   /** Closes idle connections. */
@@ -226,13 +239,20 @@ export class CsClient {
 
   /** Any CS API call under `/_matrix/client/v3`. */
   request<T>(method: string, path: string, options: { query?: Query; body?: unknown } = {}): Promise<T> {
-    const fullPath = `/_matrix/client/v3${path}${formatQuery(options.query ?? {})}`;
+    return this.raw<T>(method, `/_matrix/client/v3${path}`, options);
+  }
+
+  /** Any call, by full path (e.g. `/_synapse/admin/v1/register`, `/_matrix/key/v2/query/...`). */
+  raw<T>(method: string, path: string, options: { query?: Query; body?: unknown } = {}): Promise<T> {
+    const fullPath = `${path}${formatQuery(options.query ?? {})}`;
     const payload = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body), "utf8");
     return this.send<T>(method, fullPath, payload, true);
   }
 
   private send<T>(method: string, path: string, payload: Buffer | undefined, mayRetry: boolean): Promise<T> {
-    const label = `${method} ${path} as ${this.userId}`;
+    const label = `${method} ${path} as ${this.userId} on ${this.url.host}`;
+    // Synapse's remote joins can take a while: 30 s unless the client says otherwise.
+    const timeoutMs = this.options.timeoutMs ?? 30_000;
     return new Promise<T>((resolve, reject) => {
       const req = https.request(
         {
@@ -242,9 +262,9 @@ export class CsClient {
           path,
           agent: this.agent,
           servername: "localhost",
-          timeout: this.options.timeoutMs ?? 15_000,
+          timeout: timeoutMs,
           headers: {
-            Authorization: `Bearer ${this.options.accessToken}`,
+            ...(this.options.accessToken === "" ? {} : { Authorization: `Bearer ${this.options.accessToken}` }),
             Accept: "application/json",
             ...(payload === undefined ? {} : { "Content-Type": "application/json", "Content-Length": String(payload.byteLength) }),
           },
@@ -280,7 +300,7 @@ export class CsClient {
           });
         },
       );
-      req.on("timeout", () => req.destroy(new Error(`no answer within ${this.options.timeoutMs ?? 15_000} ms`)));
+      req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
       req.on("error", (error: NodeJS.ErrnoException) => {
         // A kept-alive connection the server closed (e.g. it was restarted) fails on reuse;
         // Node's documented remedy is to retry once on a new connection.
@@ -314,7 +334,7 @@ function isObject(value: unknown): value is Record<string, unknown> {
 export interface WaitOptions {
   /** What is awaited, for the failure message ("B sees message m1"). */
   readonly what: string;
-  /** Default 20 s. */
+  /** Default 30 s (a Synapse peer can be slow to react). */
   readonly timeoutMs?: number;
   /** Pause between attempts; default 100 ms. */
   readonly intervalMs?: number;
@@ -326,7 +346,7 @@ export interface WaitOptions {
  * timeout, throws naming what was awaited, the last value and the last error.
  */
 export async function waitFor<T>(probe: () => Promise<T | undefined | false> | T | undefined | false, options: WaitOptions): Promise<T> {
-  const timeoutMs = options.timeoutMs ?? 20_000;
+  const timeoutMs = options.timeoutMs ?? 30_000;
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   let lastValue: unknown;

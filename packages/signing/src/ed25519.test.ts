@@ -1,5 +1,4 @@
 import { spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -19,6 +18,7 @@ import {
 import { hasSmallOrder, isCanonicalPoint, isCanonicalScalar } from "./ed25519-checks.js";
 import { Ed25519SeedError } from "./ed25519-seed.js";
 import vectors from "./fixtures/spec-vectors.json" with { type: "json" };
+import { D, L, P, fromLe, inverse, mod, secretScalar, sha512, sqrtModP, toLe } from "./test-support/curve.js";
 
 const backends = availableEd25519Backends();
 const byName = (name: string): Ed25519Backend => {
@@ -32,43 +32,13 @@ afterEach(() => {
   setEd25519Backend(undefined);
 });
 
-// --- curve arithmetic for constructing adversarial inputs ---------------------------------
-const P = 2n ** 255n - 19n;
-const L = 2n ** 252n + 27742317777372353535851937790883648493n;
-const mod = (a: bigint, m = P): bigint => ((a % m) + m) % m;
-const pow = (base: bigint, exp: bigint): bigint => {
-  let result = 1n;
-  let b = mod(base);
-  for (let e = exp; e > 0n; e >>= 1n) {
-    if (e & 1n) result = (result * b) % P;
-    b = (b * b) % P;
-  }
-  return result;
-};
-const sqrtModP = (a: bigint): bigint | undefined => {
-  let x = pow(a, (P + 3n) / 8n);
-  if (mod(x * x - a) !== 0n) x = (x * pow(2n, (P - 1n) / 4n)) % P;
-  return mod(x * x - a) === 0n ? x : undefined;
-};
-const toLe = (n: bigint): Uint8Array => Uint8Array.from(Buffer.from(n.toString(16).padStart(64, "0"), "hex").reverse());
-const fromLe = (bytes: Uint8Array): bigint => BigInt("0x" + (Buffer.from(bytes).reverse().toString("hex") || "0"));
-const sha512 = (...parts: Uint8Array[]): Uint8Array => Uint8Array.from(createHash("sha512").update(Buffer.concat(parts)).digest());
-/** The secret scalar `a` of a seed (RFC 8032 §5.1.5), so that its public key is [a]B. */
-const secretScalar = (seed: Uint8Array): bigint => {
-  const h = sha512(seed).slice(0, 32);
-  h[0] = (h[0] as number) & 248;
-  h[31] = ((h[31] as number) & 127) | 64;
-  return fromLe(h);
-};
-
 /** Every encoding of a point of order dividing 8, derived from the curve equation. */
 function smallOrderEncodings(): Uint8Array[] {
-  const d = mod(-121665n * pow(121666n, P - 2n));
   // Order-8 points satisfy y^2 = -x^2 with x^2 = (1 ± sqrt(1 + d)) / d.
   const order8: bigint[] = [];
-  const root = sqrtModP(mod(1n + d)) as bigint;
+  const root = sqrtModP(mod(1n + D)) as bigint;
   for (const sign of [1n, -1n]) {
-    const x2 = mod((1n + sign * root) * pow(d, P - 2n));
+    const x2 = mod((1n + sign * root) * inverse(D));
     const y = sqrtModP(mod(-x2));
     if (y !== undefined && sqrtModP(x2) !== undefined) order8.push(y, P - y);
   }
@@ -110,9 +80,10 @@ describe("backend selection", () => {
     expect(backends.map((b) => b.name)).toEqual(expect.arrayContaining(["node", "tweetnacl"]));
   });
 
-  it("prefers sodium when it loads, else node", () => {
+  it("prefers native when it loads, else sodium, else node", () => {
     setEd25519Backend(undefined);
-    expect(getEd25519Backend().name).toBe(loadEd25519Backend("sodium") === undefined ? "node" : "sodium");
+    const expected = ["native", "sodium", "node"].find((name) => loadEd25519Backend(name) !== undefined);
+    expect(getEd25519Backend().name).toBe(expected);
   });
 
   it("switches with setEd25519Backend and returns to automatic selection with undefined", () => {
@@ -126,26 +97,31 @@ describe("backend selection", () => {
     expect(setEd25519Backend(undefined).name).toBe("tweetnacl");
   });
 
-  it("works without sodium-native: falls back to node, and an explicit sodium choice fails loudly", () => {
-    // A real child process in which resolving sodium-native fails, as on a machine where
-    // the optional dependency is missing. tsx (workspace root) runs the TypeScript sources.
-    const dir = mkdtempSync(join(tmpdir(), "myelin-no-sodium-"));
-    const blocker = join(dir, "block-sodium.cjs");
+  /**
+   * Runs a real child process in which loading any module whose path contains one of
+   * `blocked` fails, as on a machine where it is missing, and reports which backends it
+   * chose. tsx (workspace root) runs the TypeScript sources.
+   */
+  function selectWithout(blocked: string[], explicitChoice: string): unknown {
+    const dir = mkdtempSync(join(tmpdir(), "myelin-no-backend-"));
+    const blocker = join(dir, "block.cjs");
     writeFileSync(
       blocker,
       `const Module = require("node:module");
+const blocked = ${JSON.stringify(blocked)};
 const resolve = Module._resolveFilename;
 Module._resolveFilename = function (request, ...rest) {
-  if (String(request).includes("sodium-native")) throw Object.assign(new Error("blocked"), { code: "MODULE_NOT_FOUND" });
+  if (blocked.some((name) => String(request).includes(name))) throw Object.assign(new Error("blocked"), { code: "MODULE_NOT_FOUND" });
   return resolve.call(this, request, ...rest);
 };`,
     );
     const script = `import("./src/index.ts").then((m) => {
   const first = m.getEd25519Backend().name;
   const key = m.generateSigningKey();
-  const ok = m.verifyJsonSignature(m.signJson({ a: 1 }, "x", key), "x", key.keyId, key.publicKey).valid;
+  const signed = m.signJson({ a: 1 }, "x", key);
+  const ok = m.verifyJsonSignature(signed, "x", key.keyId, key.publicKey).valid && m.verifyJsonSignature(signed, "x", key.keyId, key.publicKey).valid;
   let explicit;
-  try { process.env.MYELIN_ED25519_BACKEND = "sodium"; m.setEd25519Backend(undefined); explicit = "accepted"; }
+  try { process.env.MYELIN_ED25519_BACKEND = ${JSON.stringify(explicitChoice)}; m.setEd25519Backend(undefined); explicit = "accepted"; }
   catch (error) { explicit = error.reason; }
   console.log(JSON.stringify({ first, available: m.availableEd25519Backends().map((b) => b.name), ok, explicit }));
 });`;
@@ -156,7 +132,25 @@ Module._resolveFilename = function (request, ...rest) {
       { cwd: packageDir, encoding: "utf8", env: { ...process.env, MYELIN_ED25519_BACKEND: "" } },
     );
     expect(child.stderr).toBe("");
-    expect(JSON.parse(child.stdout)).toEqual({ first: "node", available: ["node", "tweetnacl"], ok: true, explicit: "unavailable" });
+    return JSON.parse(child.stdout);
+  }
+
+  it("works without the native verifier and sodium-native: falls back to node, and an explicit choice fails loudly", () => {
+    expect(selectWithout(["myelin_ed25519.node", "sodium-native"], "sodium")).toEqual({
+      first: "node",
+      available: ["node", "tweetnacl"],
+      ok: true,
+      explicit: "unavailable",
+    });
+  });
+
+  it("works without the native verifier: falls back to sodium, and an explicit native choice fails loudly", () => {
+    expect(selectWithout(["myelin_ed25519.node"], "native")).toEqual({
+      first: "sodium",
+      available: ["sodium", "node", "tweetnacl"],
+      ok: true,
+      explicit: "unavailable",
+    });
   });
 
   it("fails loudly for an unknown backend in the environment or the API", () => {

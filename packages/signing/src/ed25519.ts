@@ -1,29 +1,33 @@
 /**
- * Ed25519 signing and verification behind one interface, with three interchangeable
- * backends: libsodium (sodium-native), OpenSSL (node:crypto) and tweetnacl (pure JS).
+ * Ed25519 signing and verification behind one interface, with four interchangeable
+ * backends: Myelin's own native verifier (`native`, verification only, see
+ * `ed25519-native.ts`), libsodium (sodium-native), OpenSSL (node:crypto) and tweetnacl
+ * (pure JS).
  *
- * All three produce identical signatures (Ed25519 is deterministic) and, thanks to the
+ * All of them produce identical signatures (Ed25519 is deterministic) and, thanks to the
  * libsodium-compatible input checks in `ed25519-checks.ts`, identical verification
  * results, so the choice is only about speed and availability.
  *
  * Selection, first match wins:
  * 1. {@link setEd25519Backend};
- * 2. the environment variable `MYELIN_ED25519_BACKEND` (`sodium`, `node` or `tweetnacl`),
- *    read on first use;
- * 3. sodium if sodium-native loads, else node if this Node build has Ed25519, else tweetnacl.
+ * 2. the environment variable `MYELIN_ED25519_BACKEND` (`native`, `sodium`, `node` or
+ *    `tweetnacl`), read on first use;
+ * 3. the first that loads of native, sodium, node and tweetnacl. The native backend signs
+ *    through the best of the other three.
  *
  * @module
  */
 
+import { createNativeBackend } from "./ed25519-native.js";
 import { createNodeBackend } from "./ed25519-node.js";
 import { createSodiumBackend } from "./ed25519-sodium.js";
 import { createTweetnaclBackend } from "./ed25519-tweetnacl.js";
 
 /** Names of the Ed25519 backends. */
-export type Ed25519BackendName = "sodium" | "node" | "tweetnacl";
+export type Ed25519BackendName = "native" | "sodium" | "node" | "tweetnacl";
 
 /** The backends in order of preference. */
-export const ED25519_BACKEND_NAMES: readonly Ed25519BackendName[] = ["sodium", "node", "tweetnacl"];
+export const ED25519_BACKEND_NAMES: readonly Ed25519BackendName[] = ["native", "sodium", "node", "tweetnacl"];
 
 /** An Ed25519 implementation. Keys are raw: 32-byte seeds, 32-byte public keys. */
 export interface Ed25519Backend {
@@ -59,7 +63,13 @@ export class Ed25519BackendError extends Error {
   }
 }
 
+/** The best backend that signs by itself, for the native backend to delegate to. */
+function bestSigningBackend(): Ed25519Backend {
+  return loadEd25519Backend("sodium") ?? loadEd25519Backend("node") ?? requireBackend("tweetnacl");
+}
+
 const FACTORIES: Record<Ed25519BackendName, () => Ed25519Backend> = {
+  native: () => createNativeBackend(bestSigningBackend()),
   sodium: createSodiumBackend,
   node: createNodeBackend,
   tweetnacl: createTweetnaclBackend,
@@ -75,8 +85,8 @@ function isBackendName(name: string): name is Ed25519BackendName {
 }
 
 /**
- * The named backend, or `undefined` when it cannot be loaded here (sodium-native missing,
- * Node without Ed25519). Does not change the current selection.
+ * The named backend, or `undefined` when it cannot be loaded here (native verifier not
+ * built, sodium-native missing, Node without Ed25519). Does not change the current selection.
  *
  * @throws {@link Ed25519BackendError} (`unknown-backend`) for a name that is not a backend.
  */
@@ -120,7 +130,7 @@ export function getEd25519Backend(): Ed25519Backend {
   if (fromEnv !== undefined && fromEnv !== "") {
     current = requireBackend(fromEnv);
   } else {
-    current = loadEd25519Backend("sodium") ?? loadEd25519Backend("node") ?? requireBackend("tweetnacl");
+    current = loadEd25519Backend("native") ?? bestSigningBackend();
   }
   return current;
 }

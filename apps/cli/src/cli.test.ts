@@ -2,6 +2,7 @@ import { mkdtemp, readFile, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { loadCommands } from "./commands/index.js";
 import { runCli } from "./test-io.js";
 
 // The spec's signing test key (appendices, Cryptographic Test Vectors).
@@ -165,6 +166,17 @@ describe("myelin", () => {
     const bad = await runCli(["json", "frobnicate"]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/unknown command: json frobnicate/);
+  });
+
+  it("loads each command from its first word alone, so that start-up loads only that module", async () => {
+    const all = await loadCommands();
+    expect(all.length).toBeGreaterThan(15);
+    for (const command of all) {
+      const loaded = await loadCommands(command.path[0]);
+      expect(loaded).toContain(command);
+      expect(loaded.length).toBeLessThan(all.length);
+    }
+    expect(await loadCommands("frobnicate")).toEqual(all);
   });
 
   it("demo reproduces the spec's example signature", async () => {

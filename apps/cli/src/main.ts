@@ -1,6 +1,6 @@
 import type { Command } from "./command.js";
 import { CliError, type CliIo } from "./io.js";
-import { COMMANDS } from "./commands/index.js";
+import { loadCommands } from "./commands/index.js";
 
 const defaultIo: CliIo = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr };
 
@@ -14,14 +14,15 @@ function usage(commands: readonly Command[]): string {
  * and returns the process exit code. Errors are printed to `io.stderr`.
  */
 export async function main(argv: readonly string[], io: CliIo = defaultIo): Promise<number> {
-  const matches = COMMANDS.filter((c) => c.path.every((word, i) => argv[i] === word));
+  const commands = await loadCommands(argv[0]);
+  const matches = commands.filter((c) => c.path.every((word, i) => argv[i] === word));
   const command = matches.sort((a, b) => b.path.length - a.path.length)[0];
   if (command === undefined) {
     const prefix = argv.filter((a) => !a.startsWith("-"));
-    const related = COMMANDS.filter((c) => prefix.length > 0 && c.path[0] === prefix[0]);
+    const related = commands.filter((c) => prefix.length > 0 && c.path[0] === prefix[0]);
     const help = argv.length === 0 || argv[0] === "--help" || argv[0] === "-h" || argv[0] === "help";
     io[help ? "stdout" : "stderr"].write(
-      (help ? "" : `myelin: unknown command: ${argv.join(" ")}\n`) + usage(related.length > 0 ? related : COMMANDS),
+      (help ? "" : `myelin: unknown command: ${argv.join(" ")}\n`) + usage(related.length > 0 ? related : commands),
     );
     return help ? 0 : 2;
   }

@@ -30,10 +30,10 @@ describe("myelin json verify --jsonl as a process", () => {
       const doc = { n: i, body: "x".repeat(700), sender: `@u${i}:example.org` };
       lines.push(encodeCanonicalJson(signJson(doc, "example.org", key)));
     }
-    // One forgery in each half, so both the main thread's and the worker's slice report one;
-    // blank lines still count for numbering.
-    lines[10] = lines[10]!.replace('"n":10', '"n":11');
-    lines[2990] = lines[2990]!.replace('"n":2990', '"n":2991');
+    // A forgery every 250 lines, spread over the ~37 chunks the threads claim (whichever does);
+    // a blank line still counts for numbering.
+    const forged = Array.from({ length: 12 }, (_, k) => 10 + 250 * k);
+    for (const i of forged) lines[i] = lines[i]!.replace(`"n":${i},`, `"n":${i + 1},`);
     lines.splice(1500, 0, "");
     const file = join(await mkdtemp(join(tmpdir(), "myelin-proc-")), "docs.jsonl");
     await writeFile(file, lines.join("\n") + "\n");
@@ -43,11 +43,10 @@ describe("myelin json verify --jsonl as a process", () => {
     expect(r.code).toBe(1);
     const out = r.stdout.trimEnd().split("\n");
     expect(out).toHaveLength(3000);
-    expect(out.filter((l) => l !== "ok")).toEqual([
-      "line 11: bad-signature (example.org ed25519:t)",
-      "line 2992: bad-signature (example.org ed25519:t)",
-    ]);
-    expect(r.stderr).toBe("myelin: 2 of 3000 documents failed verification\n");
+    // File line numbers are 1-based, and lines from index 1500 on moved down by the blank one.
+    const expected = forged.map((i) => `line ${i < 1500 ? i + 1 : i + 2}: bad-signature (example.org ed25519:t)`);
+    expect(out.filter((l) => l !== "ok")).toEqual(expected);
+    expect(r.stderr).toBe("myelin: 12 of 3000 documents failed verification\n");
   }, 60_000);
 
   it("exits 2 with usage on an unknown flag", async () => {

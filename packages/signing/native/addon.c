@@ -33,7 +33,10 @@ static void free_base(napi_env env, void *data, void *hint) {
   myelin_ed25519_table_free(data);
 }
 
-/* The bytes of a Uint8Array argument, or NULL (with a TypeError pending) if it is not one. */
+/*
+ * The bytes of a Uint8Array argument, or NULL (with a TypeError pending) if it is not one.
+ * Node-API passes missing arguments as undefined, which this refuses too.
+ */
 static const uint8_t *bytes_of(napi_env env, napi_value value, size_t *length, const char *what) {
   napi_typedarray_type type;
   void *data = NULL;
@@ -53,11 +56,8 @@ static napi_value key_table(napi_env env, napi_callback_info info) {
   napi_value argv[1], result;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   size_t length = 0;
-  const uint8_t *key = argc >= 1 ? bytes_of(env, argv[0], &length, "publicKey must be a Uint8Array") : NULL;
-  if (key == NULL) {
-    if (argc < 1) napi_throw_type_error(env, NULL, "publicKey must be a Uint8Array");
-    return NULL;
-  }
+  const uint8_t *key = bytes_of(env, argv[0], &length, "publicKey must be a Uint8Array");
+  if (key == NULL) return NULL;
   if (length != 32) {
     CHECK(napi_get_null(env, &result));
     return result;
@@ -82,7 +82,7 @@ static napi_value verify(napi_env env, napi_callback_info info) {
   myelin_ed25519_table *base, *table = NULL;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, (void **)&base));
   napi_valuetype type = napi_undefined;
-  if (argc < 3 || napi_typeof(env, argv[0], &type) != napi_ok || type != napi_external ||
+  if (napi_typeof(env, argv[0], &type) != napi_ok || type != napi_external ||
       napi_get_value_external(env, argv[0], (void **)&table) != napi_ok) {
     napi_throw_type_error(env, NULL, "verify(keyTable, message, signature) needs a key table");
     return NULL;
@@ -101,10 +101,6 @@ static napi_value sha512(napi_env env, napi_callback_info info) {
   size_t argc = 1, length = 0;
   napi_value argv[1], buffer, result;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1) {
-    napi_throw_type_error(env, NULL, "data must be a Uint8Array");
-    return NULL;
-  }
   const uint8_t *data = bytes_of(env, argv[0], &length, "data must be a Uint8Array");
   if (data == NULL) return NULL;
   void *out = NULL;
